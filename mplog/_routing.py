@@ -1,0 +1,255 @@
+"""Where records go inside the listener: destinations and the router that applies them.
+
+A *destination* is a small picklable description (a file, handler objects or a factory, or a
+``logging.config.dictConfig`` dict) that builds a :class:`Router` wherever the listener runs.
+The router hands each record to the handlers configured for its logger name, walking up the
+dotted hierarchy and honouring ``propagate`` exactly as ``Logger.callHandlers`` does, without
+touching the process's global logger tree (in thread mode that tree belongs to the user's main).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import logging.config
+import sys
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+DEFAULT_FORMAT = "%(asctime)s %(processName)s[%(process)d] %(name)s %(levelname)s %(message)s"
+
+
+def to_level(level: int | str) -> int:
+    """A level number from a number or a name ("INFO", "debug"); a clear error otherwise."""
+    if isinstance(level, int) and not isinstance(level, bool):
+        return level
+    if isinstance(level, str):
+        number = logging.getLevelName(level.upper())
+        if isinstance(number, int):
+            return number
+    raise ValueError(
+        f"unknown logging level {level!r}: use a number or one of DEBUG, INFO, WARNING, "
+        "ERROR, CRITICAL"
+    )
+
+
+class Route(NamedTuple):
+    """The handlers, propagation and filters configured for one logger name."""
+
+    handlers: tuple[logging.Handler, ...] = ()
+    propagate: bool = True
+    filters: tuple[Any, ...] = ()
+
+
+class Router:
+    """Dispatch records to handlers by logger name, like a private logger hierarchy."""
+
+    def __init__(self, root: Route, routes: Mapping[str, Route] | None = None) -> None:
+        self._root = root
+        self._routes = dict(routes or {})
+        self._chains: dict[str, tuple[logging.Handler, ...]] = {}
+        self._broken: set[int] = set()
+
+    @property
+    def handlers(self) -> list[logging.Handler]:
+        """Every handler this router writes to, once each."""
+        unique: dict[int, logging.Handler] = {}
+        for route in (self._root, *self._routes.values()):
+            for handler in route.handlers:
+                unique.setdefault(id(handler), handler)
+        return list(unique.values())
+
+    def handle(self, record: logging.LogRecord) -> None:
+        """Pass ``record`` to every handler its logger name reaches whose level it meets."""
+        route = self._routes.get(record.name) or (self._root if record.name == "root" else None)
+        if route is not None and route.filters and not _passes(route.filters, record):
+            return
+        for handler in self._chain(record.name):
+            if record.levelno >= handler.level:
+                try:
+                    handler.handle(record)
+                except Exception as exc:  # a broken filter or handler must not stop the listener
+                    self._report_broken(handler, exc)
+
+    def _chain(self, name: str) -> tuple[logging.Handler, ...]:
+        chain = self._chains.get(name)
+        if chain is None:
+            chain = self._chains[name] = self._resolve(name)
+        return chain
+
+    def _resolve(self, name: str) -> tuple[logging.Handler, ...]:
+        found: list[logging.Handler] = []
+        parts = name.split(".")
+        for end in range(len(parts), 0, -1):
+            route = self._routes.get(".".join(parts[:end]))
+            if route is not None:
+                found.extend(route.handlers)
+                if not route.propagate:
+                    return tuple(found)
+        return (*found, *self._root.handlers)
+
+    def _report_broken(self, handler: logging.Handler, exc: Exception) -> None:
+        if id(handler) not in self._broken:
+            self._broken.add(id(handler))
+            sys.stderr.write(
+                f"mplog: handler {handler!r} raised {type(exc).__name__}: {exc}; "
+                "further errors from it are not reported\n"
+            )
+
+    def close(self) -> None:
+        """Flush and close every handler; one failing does not keep the others open."""
+        for handler in self.handlers:
+            try:
+                handler.flush()
+                handler.close()
+            except Exception as exc:
+                self._report_broken(handler, exc)
+
+
+def _passes(filters: Iterable[Any], record: logging.LogRecord) -> bool:
+    for f in filters:
+        result = f.filter(record) if hasattr(f, "filter") else f(record)
+        if not result:
+            return False
+    return True
+
+
+def _formatter(fmt: str, datefmt: str | None, style: str) -> logging.Formatter:
+    if style not in ("%", "{", "$"):
+        raise ValueError(f"style must be '%', '{{' or '$', got {style!r}")
+    return logging.Formatter(fmt, datefmt, style)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class FileDestination:
+    """One file every process writes into, plus an optional console handler."""
+
+    filename: str | None
+    console: int | None = None
+    fmt: str = DEFAULT_FORMAT
+    datefmt: str | None = None
+    style: str = "%"
+    file_mode: str = "a"
+
+    def build(self) -> Router:
+        """Open the file (and console) handlers."""
+        formatter = _formatter(self.fmt, self.datefmt, self.style)
+        handlers: list[logging.Handler] = []
+        if self.filename is not None:
+            handlers.append(
+                logging.FileHandler(
+                    self.filename, self.file_mode, encoding="utf-8", errors="backslashreplace"
+                )
+            )
+        if self.console is not None:
+            console = logging.StreamHandler(sys.stderr)
+            console.setLevel(self.console)
+            handlers.append(console)
+        for handler in handlers:
+            handler.setFormatter(formatter)
+        return Router(Route(tuple(handlers)))
+
+
+HandlerSource = Iterable[logging.Handler] | Callable[[], Iterable[logging.Handler]]
+
+
+@dataclass(frozen=True)
+class HandlersDestination:
+    """Handler objects, or a zero-argument factory returning them (for a listener process)."""
+
+    source: HandlerSource
+
+    def build(self) -> Router:
+        """Use the handlers, calling the factory first if one was given."""
+        handlers = tuple(self.source() if callable(self.source) else self.source)
+        for handler in handlers:
+            if not isinstance(handler, logging.Handler):
+                raise TypeError(
+                    f"handlers must be logging.Handler objects, got {type(handler).__name__}"
+                )
+        return Router(Route(handlers))
+
+
+@dataclass(frozen=True)
+class ConfigDestination:
+    """A ``logging.config.dictConfig`` dict, applied in the listener."""
+
+    config: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.config, Mapping):
+            raise TypeError(f"config must be a dictConfig dict, got {type(self.config).__name__}")
+        if self.config.get("version") != 1:
+            raise ValueError("config must be a dictConfig dict with 'version': 1")
+        if self.config.get("incremental"):
+            raise ValueError("config: 'incremental': True is not supported by setup_listener")
+
+    def levels(self) -> dict[str, int]:
+        """The levels the config gives loggers (``""`` is the root), for the logging processes."""
+        levels: dict[str, int] = {}
+        sections = [("", self.config.get("root", {}))]
+        sections += list(self.config.get("loggers", {}).items())
+        for name, section in sections:
+            if "level" in section:
+                levels[name] = to_level(section["level"])
+        return levels
+
+    def build(self) -> Router:
+        """Build formatters, filters and handlers, then the routes of ``loggers`` and ``root``."""
+        configurator = logging.config.DictConfigurator(copy.deepcopy(self.config))
+        cfg = configurator.config
+        for section, make in (
+            ("formatters", configurator.configure_formatter),
+            ("filters", configurator.configure_filter),
+        ):
+            items = cfg.get(section, {})
+            for name in items:
+                items[name] = _configured(section, name, make, items[name])
+        _configure_handlers(configurator, cfg.get("handlers", {}))
+        routes = {name: _route(cfg, section) for name, section in cfg.get("loggers", {}).items()}
+        return Router(_route(cfg, cfg.get("root", {})), routes)
+
+
+def _configured(section: str, name: str, make: Callable[[Any], Any], spec: Any) -> Any:
+    try:
+        return make(spec)
+    except Exception as exc:
+        raise ValueError(f"config: unable to configure {section[:-1]} {name!r}: {exc}") from exc
+
+
+def _configure_handlers(configurator: Any, handlers: Any) -> None:
+    # Handlers may name another handler as their target (MemoryHandler): retry those last,
+    # as dictConfig does.
+    deferred = []
+    for name in sorted(handlers):
+        try:
+            handlers[name] = configurator.configure_handler(handlers[name])
+        except Exception as exc:
+            if "target not configured yet" in str(exc.__cause__):
+                deferred.append(name)
+                continue
+            raise ValueError(f"config: unable to configure handler {name!r}: {exc}") from exc
+        handlers[name].name = name
+    for name in deferred:
+        handlers[name] = _configured(
+            "handlers", name, configurator.configure_handler, handlers[name]
+        )
+        handlers[name].name = name
+
+
+def _route(cfg: Any, section: Mapping[str, Any]) -> Route:
+    def lookup(kind: str, name: str) -> Any:
+        try:
+            return cfg[kind][name]
+        except KeyError:
+            raise ValueError(f"config: {kind[:-1]} {name!r} is used but not defined") from None
+
+    return Route(
+        handlers=tuple(lookup("handlers", n) for n in section.get("handlers", ())),
+        propagate=bool(section.get("propagate", True)),
+        filters=tuple(lookup("filters", n) for n in section.get("filters", ())),
+    )
+
+
+Destination = FileDestination | HandlersDestination | ConfigDestination

@@ -1,0 +1,394 @@
+"""The supervisor in main: start the listener (thread or process), wire main into it, stop it.
+
+``setup_listener`` builds a :class:`Listener`; the listener loop (``mplog._listener``) runs in a
+daemon thread of main (``mode="thread"``) or in a process of its own (``mode="process"``, spawned
+by default, so main can fork without threads and a crash in a handler cannot take main down).
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import logging
+import multiprocessing
+import os
+import secrets
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+import weakref
+from types import TracebackType
+from typing import Any, Literal
+
+from mplog import _client, _wire
+from mplog._client import Address, ShippingHandler, WorkerConfig
+from mplog._listener import ListenerLoop
+from mplog._routing import (
+    DEFAULT_FORMAT,
+    ConfigDestination,
+    Destination,
+    FileDestination,
+    HandlersDestination,
+    HandlerSource,
+    Router,
+    to_level,
+)
+
+Mode = Literal["thread", "process"]
+_START_TIMEOUT = 60.0
+
+
+def _bind(address: Address) -> tuple[socket.socket, Address]:
+    """Listen on ``address``; return the socket and the address as bound (real TCP port)."""
+    family = socket.AF_INET if isinstance(address, tuple) else socket.AF_UNIX
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.bind(address)
+        sock.listen(socket.SOMAXCONN)
+    except BaseException:
+        sock.close()
+        raise
+    bound = sock.getsockname()
+    return sock, (bound[0], bound[1]) if isinstance(address, tuple) else address
+
+
+def _serve_in_process(destination: Destination, address: Address, token: str, ready: Any) -> None:
+    """Entry point of the listener process."""
+    # Ctrl+C reaches the whole process group; main decides when the listener stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        server, bound = _bind(address)
+        router = destination.build()
+    except Exception as exc:
+        try:
+            ready.send(("error", exc))
+        except Exception:
+            ready.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+        return
+    ready.send(("ready", bound))
+    ready.close()
+    ListenerLoop(server, token, router).run()
+
+
+class Listener:
+    """The one writer: records from every process that logs into it end up in its handlers.
+
+    Use as a context manager, or call :meth:`start` and :meth:`stop`. While running, main's
+    root logger ships into it, and it is the *active* listener the pool wrappers use.
+    """
+
+    def __init__(
+        self,
+        destination: Destination,
+        *,
+        mode: Mode = "thread",
+        address: Address | None = None,
+        level: int | str | None = None,
+        mp_context: Any = None,
+        stop_timeout: float = 10.0,
+    ) -> None:
+        if mode not in ("thread", "process"):
+            raise ValueError(f"mode must be 'thread' or 'process', got {mode!r}")
+        self.destination = destination
+        self.mode: Mode = mode
+        self.stop_timeout = stop_timeout
+        self._requested_address = address
+        self._level = None if level is None else to_level(level)
+        self._mp_context = mp_context
+        self._state = "new"
+        self._owner_pid = os.getpid()
+        self._result: dict[str, Any] = {}
+        self._tempdir: str | None = None
+        self._runner: threading.Thread | Any = None
+        self._control: socket.socket | None = None
+        self._handler: ShippingHandler | None = None
+        self._saved_handlers: list[logging.Handler] = []
+        self._config: WorkerConfig | None = None
+        self._router: Router | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def start(self) -> Listener:
+        """Start the listener and ship main's records into it. Returns ``self``."""
+        if self._state != "new":
+            raise RuntimeError("this Listener was already started; create a new one")
+        token = secrets.token_hex(16)
+        address = self._requested_address or self._private_socket_path()
+        address = (
+            self._start_thread(address, token)
+            if self.mode == "thread"
+            else self._start_process(address, token)
+        )
+        self._config = WorkerConfig(address, token)
+        self._control = _client.connect(address, token, "control")
+        self._install_in_main()
+        self._state = "running"
+        _running.add(self)
+        atexit.register(self.stop)
+        return self
+
+    def _private_socket_path(self) -> str:
+        self._tempdir = tempfile.mkdtemp(prefix="mplog-")
+        path = os.path.join(self._tempdir, "listener.sock")
+        if len(path) > 100:  # AF_UNIX paths are limited to ~104 bytes
+            shutil.rmtree(self._tempdir)
+            self._tempdir = tempfile.mkdtemp(prefix="mplog-", dir="/tmp")
+            path = os.path.join(self._tempdir, "listener.sock")
+        return path
+
+    def _start_thread(self, address: Address, token: str) -> Address:
+        router = self._router = self.destination.build()
+        try:
+            server, bound = _bind(address)
+        except BaseException:
+            router.close()
+            raise
+        loop = ListenerLoop(server, token, router)
+        self._runner = threading.Thread(target=self._run_loop, args=(loop,), daemon=True)
+        self._runner.name = "mplog-listener"
+        self._runner.start()
+        return bound
+
+    @staticmethod
+    def _run_loop(loop: ListenerLoop) -> None:
+        _client.listener_threads.add(threading.get_ident())
+        try:
+            loop.run()
+        finally:
+            _client.listener_threads.discard(threading.get_ident())
+
+    def _start_process(self, address: Address, token: str) -> Address:
+        ctx = self._mp_context or multiprocessing.get_context("spawn")
+        receiver, sender = ctx.Pipe(duplex=False)
+        process = ctx.Process(
+            target=_serve_in_process,
+            args=(self.destination, address, token, sender),
+            name="mplog-listener",
+        )
+        process.start()
+        sender.close()
+        self._runner = process
+        try:
+            if not receiver.poll(_START_TIMEOUT):
+                raise RuntimeError(f"the listener process did not start in {_START_TIMEOUT}s")
+            status, value = receiver.recv()
+        except EOFError:
+            process.join(5)
+            raise RuntimeError(
+                f"the listener process exited with code {process.exitcode} before it was ready"
+            ) from None
+        finally:
+            receiver.close()
+        if status == "error":
+            process.join(5)
+            raise value
+        bound: Address = tuple(value) if isinstance(value, (tuple, list)) else value
+        return bound
+
+    def _install_in_main(self) -> None:
+        assert self._config is not None
+        root = logging.getLogger()
+        self._saved_handlers = list(root.handlers)
+        for handler in self._saved_handlers:
+            root.removeHandler(handler)
+        if isinstance(self.destination, ConfigDestination):
+            for name, level in self.destination.levels().items():
+                logging.getLogger(name or None).setLevel(level)
+        if self._level is not None:
+            root.setLevel(self._level)
+        self._handler = ShippingHandler(self._config.address, self._config.token)
+        root.addHandler(self._handler)
+        _client.set_active(self._config)
+
+    def stop(self, timeout: float | None = None) -> dict[str, Any]:
+        """Drain every record already logged, flush and close the handlers, end the listener.
+
+        Returns the listener's statistics. Idempotent; safe from atexit or after an exception.
+        ``timeout`` (default ``stop_timeout``) bounds the drain when processes still log.
+        """
+        if self._state != "running" or os.getpid() != self._owner_pid:
+            return self._result
+        self._state = "stopped"
+        _running.discard(self)
+        atexit.unregister(self.stop)
+        timeout = self.stop_timeout if timeout is None else timeout
+        self._uninstall_from_main()
+        self._result = self._request_stop(timeout)
+        self._join(timeout)
+        if self._tempdir is not None:
+            shutil.rmtree(self._tempdir, ignore_errors=True)
+        elif isinstance(self._requested_address, str):
+            _unlink_quietly(self._requested_address)
+        return self._result
+
+    def _uninstall_from_main(self) -> None:
+        root = logging.getLogger()
+        if self._handler is not None:
+            root.removeHandler(self._handler)
+            self._handler.close()
+        for handler in self._saved_handlers:
+            if handler not in root.handlers:
+                root.addHandler(handler)
+        if self._config is not None and _client.active_address() == self._config.address:
+            _client.set_active(None)
+
+    def _request_stop(self, timeout: float) -> dict[str, Any]:
+        control = self._control
+        assert control is not None
+        try:
+            control.sendall(_wire.frame(_wire.KIND_STOP, _wire.encode({"timeout": timeout})))
+            control.settimeout(timeout + 5.0)
+            reader = _wire.FrameReader()
+            while True:
+                data = control.recv(1 << 16)
+                if not data:
+                    raise ConnectionError("the listener ended without reporting")
+                for kind, body in reader.feed(data):
+                    if kind == _wire.KIND_REPLY:
+                        return _wire.decode(body)
+        except OSError as exc:
+            return {"error": f"{type(exc).__name__}: {exc}"}
+        finally:
+            control.close()
+
+    def _join(self, timeout: float) -> None:
+        runner = self._runner
+        runner.join(timeout + 5.0)
+        if isinstance(runner, threading.Thread) or not runner.is_alive():
+            return
+        runner.terminate()
+        runner.join(5.0)
+        if runner.is_alive():
+            runner.kill()
+            runner.join(5.0)
+
+    def _forget_after_fork(self) -> None:
+        """In a forked child: the listener is the parent's; never flush or close its handlers.
+
+        A thread listener's handlers were copied into the child with whatever their buffers
+        held; ``logging.shutdown()`` at the child's exit would write that again into the file.
+        """
+        self._state = "forked"
+        _running.discard(self)
+        if self._router is not None:
+            ours = {id(handler) for handler in self._router.handlers}
+            handler_refs = logging._handlerList  # type: ignore[attr-defined]
+            handler_refs[:] = [ref for ref in handler_refs if id(ref()) not in ours]
+
+    # -- what users read -------------------------------------------------------------------
+
+    @property
+    def address(self) -> Address | None:
+        """Where workers connect (a socket path, or ``(host, port)``); None before start."""
+        return None if self._config is None else self._config.address
+
+    @property
+    def worker_config(self) -> WorkerConfig:
+        """A picklable value for :func:`mplog.configure_worker`, with main's current levels."""
+        if self._config is None or self._state != "running":
+            raise RuntimeError("the listener is not running: start it before configuring workers")
+        return self._config.with_current_levels()
+
+    def __enter__(self) -> Listener:
+        if self._state == "new":
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<mplog.Listener mode={self.mode} {self._state} address={self.address!r}>"
+
+
+def _unlink_quietly(path: str) -> None:
+    with contextlib.suppress(OSError):
+        os.unlink(path)
+
+
+_running: weakref.WeakSet[Listener] = weakref.WeakSet()
+
+
+def setup_listener(
+    filename: str | os.PathLike[str] | None = None,
+    *,
+    handlers: HandlerSource | None = None,
+    config: dict[str, Any] | None = None,
+    level: int | str | None = None,
+    fmt: str = DEFAULT_FORMAT,
+    datefmt: str | None = None,
+    style: str = "%",
+    console: bool | int | str = False,
+    mode: Mode = "thread",
+    address: Address | None = None,
+    mp_context: Any = None,
+    stop_timeout: float = 10.0,
+) -> Listener:
+    """Start a listener that writes every process's records to one destination.
+
+    Give exactly one destination: ``filename`` (one file, UTF-8, appended; add ``console=True``
+    or a level to echo to stderr), ``handlers`` (handler objects, or for ``mode="process"`` a
+    zero-argument function returning them) or ``config`` (a ``dictConfig`` dict applied in the
+    listener, per-logger routing included). ``level`` sets the root level in main, and so in
+    every worker. ``mode="process"`` runs the listener in its own process (started from
+    ``mp_context``, spawn by default). ``address`` picks the socket (a path, or ``(host, port)``
+    for TCP); by default a private Unix socket. Returns the started :class:`Listener`.
+    """
+    destination = _destination(filename, handlers, config, console, fmt, datefmt, style, mode)
+    listener = Listener(
+        destination,
+        mode=mode,
+        address=address,
+        level=level,
+        mp_context=mp_context,
+        stop_timeout=stop_timeout,
+    )
+    return listener.start()
+
+
+def _destination(
+    filename: str | os.PathLike[str] | None,
+    handlers: HandlerSource | None,
+    config: dict[str, Any] | None,
+    console: bool | int | str,
+    fmt: str,
+    datefmt: str | None,
+    style: str,
+    mode: Mode,
+) -> Destination:
+    given = [
+        n for n, v in (("filename", filename), ("handlers", handlers), ("config", config)) if v
+    ]
+    if len(given) > 1:
+        raise ValueError(f"give one destination, not {' and '.join(given)}")
+    console_level = None if console is False else (0 if console is True else to_level(console))
+    if handlers is not None:
+        if mode == "process" and not callable(handlers):
+            raise TypeError(
+                "mode='process' builds the handlers in the listener process: pass a "
+                "zero-argument function that returns them (handlers=make_handlers), or config="
+            )
+        return HandlersDestination(handlers)
+    if config is not None:
+        return ConfigDestination(config)
+    if filename is None and console_level is None:
+        raise ValueError(
+            "setup_listener() needs a destination: a filename, handlers=, config= or console=True"
+        )
+    path = None if filename is None else os.path.abspath(os.fspath(filename))
+    return FileDestination(path, console_level, fmt, datefmt, style)
+
+
+def _after_fork_in_child() -> None:
+    for listener in list(_running):
+        listener._forget_after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)

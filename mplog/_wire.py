@@ -1,0 +1,143 @@
+"""The wire format between logging processes and the listener.
+
+A stream carries frames: a 5-byte header (body length, frame kind) and a body. Record bodies
+are ``marshal``-encoded dicts of plain values (str, int, float, bool, None, bytes and lists,
+tuples and dicts of them). Anything else a record carries (``args``, ``exc_info``, ``extra=``
+objects) is rendered to text *in the process that logged*, so that:
+
+* encoding never fails and never raises into the logging call (no pickling errors surfacing in
+  a feeder thread, no silently lost record);
+* decoding in the listener never fails either, and never runs code: no class has to be
+  importable there, and nothing is unpickled.
+"""
+
+from __future__ import annotations
+
+import logging
+import marshal
+import struct
+from collections.abc import Iterator
+from typing import Any
+
+HEADER = struct.Struct("!IB")
+#: A process introduces itself: pid, name, role and the listener's token.
+KIND_HELLO = 1
+#: One log record.
+KIND_RECORD = 2
+#: The controller asks the listener to drain everything and stop.
+KIND_STOP = 3
+#: The listener's answer to ``KIND_STOP``: its final statistics.
+KIND_REPLY = 4
+
+_PLAIN = frozenset({str, int, float, bool, type(None), bytes})
+_MAX_DEPTH = 16
+_EXC_FORMATTER = logging.Formatter()
+
+
+def frame(kind: int, body: bytes) -> bytes:
+    """Return one frame: header plus body."""
+    return HEADER.pack(len(body), kind) + body
+
+
+def encode(obj: dict[str, Any]) -> bytes:
+    """Encode a dict of plain values (see :func:`plain`)."""
+    return marshal.dumps(obj)
+
+
+def decode(body: bytes) -> dict[str, Any]:
+    """Decode a body written by :func:`encode`."""
+    obj = marshal.loads(body)
+    if not isinstance(obj, dict):
+        raise ValueError(f"expected a dict in the frame body, got {type(obj).__name__}")
+    return obj
+
+
+def safe_repr(value: object) -> str:
+    """``repr(value)``, or a placeholder naming its type when ``__repr__`` itself raises."""
+    try:
+        return repr(value)
+    except Exception as exc:  # a broken __repr__ must not cost the record
+        return f"<unrepresentable {type(value).__name__} object: {type(exc).__name__}>"
+
+
+def plain(value: Any, depth: int = 0) -> Any:
+    """Return ``value`` as plain data the wire can carry, rendering other objects as text."""
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if depth < _MAX_DEPTH:
+        if kind is list or kind is tuple:
+            return kind(plain(item, depth + 1) for item in value)
+        if kind is dict:
+            return {
+                (k if type(k) in _PLAIN else safe_repr(k)): plain(v, depth + 1)
+                for k, v in value.items()
+            }
+    return safe_repr(value)
+
+
+def render_message(record: logging.LogRecord) -> str:
+    """``record.getMessage()``, or a readable rendering of msg and args when it raises."""
+    try:
+        return record.getMessage()
+    except Exception as exc:
+        args = record.args
+        shown = (
+            "(" + ", ".join(safe_repr(a) for a in args) + ")"
+            if isinstance(args, tuple)
+            else safe_repr(args)
+        )
+        return (
+            f"{safe_repr(record.msg)} % {shown} "
+            f"[mplog: message formatting failed: {type(exc).__name__}]"
+        )
+
+
+def record_body(record: logging.LogRecord) -> bytes:
+    """Encode a copy of ``record`` for the wire; the caller's record is left untouched."""
+    fields = record.__dict__.copy()
+    fields["msg"] = render_message(record)
+    fields["args"] = None
+    fields.pop("message", None)
+    if record.exc_info:
+        fields["exc_text"] = record.exc_text or _EXC_FORMATTER.formatException(record.exc_info)
+        fields["exc_info"] = None
+    for key, value in fields.items():
+        if type(value) not in _PLAIN:
+            fields[key] = plain(value)
+    return marshal.dumps(fields)
+
+
+def make_record(fields: dict[str, Any]) -> logging.LogRecord:
+    """Rebuild a record in the listener from a decoded record body."""
+    return logging.makeLogRecord(fields)
+
+
+class FrameReader:
+    """Split a byte stream into frames; keeps a partial frame until the rest arrives."""
+
+    def __init__(self) -> None:
+        self._buffer = bytearray()
+
+    @property
+    def pending(self) -> int:
+        """Bytes of an incomplete frame held back (non-zero at EOF means a torn frame)."""
+        return len(self._buffer)
+
+    def feed(self, data: bytes) -> Iterator[tuple[int, bytes]]:
+        """Add ``data`` and yield every frame it completes, as ``(kind, body)``."""
+        buffer = self._buffer
+        buffer += data
+        size = len(buffer)
+        pos = 0
+        header = HEADER.size
+        try:
+            while size - pos >= header:
+                length, kind = HEADER.unpack_from(buffer, pos)
+                end = pos + header + length
+                if end > size:
+                    break
+                yield kind, bytes(buffer[pos + header : end])
+                pos = end
+        finally:
+            del buffer[:pos]

@@ -10,12 +10,16 @@ a process killed mid-write tears only its own stream.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
+import struct
 import sys
 import threading
+import time
 import weakref
+from collections import Counter
 from dataclasses import dataclass, replace
 
 from mplog import _wire
@@ -31,18 +35,37 @@ class WorkerConfig:
     """What a child needs to log into a listener: small, picklable, safe to send anywhere.
 
     Get it from :attr:`mplog.Listener.worker_config` and pass it to
-    :func:`mplog.configure_worker` in the child.
+    :func:`mplog.configure_worker` in the child. Besides the address and levels it carries
+    the overflow policy: when the listener falls behind and a process's stream is full,
+    ``on_full="block"`` waits (lossless), ``on_full="drop"`` drops and counts records below
+    ``keep_level`` (all records when it is None) and blocks for the rest. A wait longer than
+    ``block_timeout`` seconds means the listener is stuck: records then go to stderr.
+    ``buffer_bytes`` sets the stream's kernel buffer (None: the system default).
     """
 
     address: Address
     token: str
     root_level: int = logging.WARNING
     levels: tuple[tuple[str, int], ...] = ()
+    on_full: str = "block"
+    keep_level: int | None = None
+    block_timeout: float | None = 60.0
+    buffer_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.on_full not in ("block", "drop"):
+            raise ValueError(f"on_full must be 'block' or 'drop', got {self.on_full!r}")
+        if self.block_timeout is not None and self.block_timeout <= 0:
+            raise ValueError(f"block_timeout must be positive or None, got {self.block_timeout}")
 
     def with_current_levels(self) -> WorkerConfig:
         """Return a copy carrying this process's current logger levels."""
         root, levels = capture_levels()
         return replace(self, root_level=root, levels=levels)
+
+    def may_drop(self, levelno: int) -> bool:
+        """Whether a record of this level may be dropped when the stream is full."""
+        return self.on_full == "drop" and (self.keep_level is None or levelno < self.keep_level)
 
 
 def capture_levels() -> tuple[int, tuple[tuple[str, int], ...]]:
@@ -72,11 +95,29 @@ def process_name() -> str:
     return name
 
 
-def connect(address: Address, token: str, role: str) -> socket.socket:
-    """Open a connection to the listener and introduce this process on it."""
+def connect(
+    address: Address,
+    token: str,
+    role: str,
+    *,
+    block_timeout: float | None = None,
+    buffer_bytes: int | None = None,
+) -> socket.socket:
+    """Open a connection to the listener and introduce this process on it.
+
+    ``block_timeout`` becomes the kernel's send timeout (``SO_SNDTIMEO``): a blocking send
+    that makes no progress for that long fails, at no cost to sends that don't wait.
+    """
     family = socket.AF_INET if isinstance(address, tuple) else socket.AF_UNIX
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
+        if buffer_bytes is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, buffer_bytes)
+        if block_timeout is not None:
+            seconds = int(block_timeout)
+            micros = int((block_timeout - seconds) * 1e6)
+            timeval = struct.pack("ll", seconds, micros)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
         sock.connect(address)
         hello = {
             "pid": os.getpid(),
@@ -92,20 +133,22 @@ def connect(address: Address, token: str, role: str) -> socket.socket:
 
 
 class ShippingHandler(logging.Handler):
-    """Send every record to the listener at ``address`` over this process's own connection.
+    """Send every record to the listener over this process's own connection.
 
     Connects lazily, and again in a forked child (which must never write into its parent's
-    stream). When the listener cannot be reached, records go to stderr after a one-time notice
-    saying why, so nothing is dropped silently.
+    stream). Applies the config's overflow policy. When the listener cannot be reached,
+    records go to :meth:`fallback` (stderr) after a one-time notice saying why, so nothing is
+    dropped silently.
     """
 
-    def __init__(self, address: Address, token: str) -> None:
+    def __init__(self, config: WorkerConfig) -> None:
         super().__init__()
-        self.address = address
-        self.token = token
+        self.config = config
         self._sock: socket.socket | None = None
         self._process_name: str | None = None
         self._failure: str | None = None
+        self._dropped: Counter[str] = Counter()
+        self._next_drop_report = 0.0
         self._fallback_formatter = logging.Formatter(_FALLBACK_FORMAT)
         _handlers.add(self)
 
@@ -119,29 +162,68 @@ class ShippingHandler(logging.Handler):
                 return
             if self._failure is None:
                 try:
-                    self._send(record)
+                    self._ship(record)
                     return
                 except OSError as exc:
-                    self._give_up(f"{type(exc).__name__}: {exc}")
+                    self._give_up(self._reason(exc))
             self.fallback(record)
         except Exception:
             self.handleError(record)
 
-    def _send(self, record: logging.LogRecord) -> None:
-        sock = self._sock
-        if sock is None:
-            sock = self._sock = connect(self.address, self.token, "worker")
-            self._process_name = process_name()
+    def _ship(self, record: logging.LogRecord) -> None:
+        sock = self._sock or self._open()
         if record.processName == "MainProcess" and self._process_name != "MainProcess":
             record = logging.makeLogRecord({**record.__dict__, "processName": self._process_name})
-        sock.sendall(_wire.frame(_wire.KIND_RECORD, _wire.record_body(record)), _SEND_FLAGS)
+        data = _wire.frame(_wire.KIND_RECORD, _wire.record_body(record))
+        if self._dropped and time.monotonic() >= self._next_drop_report:
+            self._report_drops(sock, wait=False)
+        if not self.config.may_drop(record.levelno):
+            sock.sendall(data, _SEND_FLAGS)
+        elif not _send_if_room(sock, data):
+            self._dropped[record.levelname] += 1
+
+    def _open(self) -> socket.socket:
+        config = self.config
+        sock = self._sock = connect(
+            config.address,
+            config.token,
+            "worker",
+            block_timeout=config.block_timeout,
+            buffer_bytes=config.buffer_bytes,
+        )
+        self._process_name = process_name()
+        _close_at_process_exit(self)
+        return sock
+
+    def _report_drops(self, sock: socket.socket, *, wait: bool) -> None:
+        """Tell the listener what was dropped: at most once a second, and at goodbye."""
+        counts = ", ".join(f"{n} {level}" for level, n in sorted(self._dropped.items()))
+        summary = logging.LogRecord(
+            "mplog", logging.WARNING, __file__, 0,
+            "dropped %s records from pid %d: the listener's backlog was full",
+            (counts, os.getpid()), None,
+        )  # fmt: skip
+        summary.mplog_dropped = dict(self._dropped)
+        summary.processName = self._process_name
+        data = _wire.frame(_wire.KIND_RECORD, _wire.record_body(summary))
+        if wait:
+            sock.sendall(data, _SEND_FLAGS)
+        elif not _send_if_room(sock, data):
+            return
+        self._dropped.clear()
+        self._next_drop_report = time.monotonic() + 1.0
+
+    def _reason(self, exc: OSError) -> str:
+        if isinstance(exc, BlockingIOError):
+            return f"it accepted nothing for {self.config.block_timeout}s"
+        return f"{type(exc).__name__}: {exc}"
 
     def _give_up(self, reason: str) -> None:
         self._drop_connection()
         self._failure = reason
         sys.stderr.write(
-            f"mplog: process {os.getpid()} cannot reach the log listener at {self.address!r}"
-            f" ({reason}); its records go to stderr from now on.\n"
+            f"mplog: process {os.getpid()} cannot reach the log listener at "
+            f"{self.config.address!r} ({reason}); its records go to stderr from now on.\n"
         )
 
     def fallback(self, record: logging.LogRecord) -> None:
@@ -162,15 +244,47 @@ class ShippingHandler(logging.Handler):
         self._drop_connection()
         self._failure = None
         self._process_name = None
+        self._dropped.clear()
 
-    def close(self) -> None:
-        """Close the connection; the listener sees a clean end of stream."""
+    def say_goodbye(self) -> None:
+        """End the stream cleanly, so the listener knows this process did not die."""
         self.acquire()
         try:
+            if self._sock is not None:
+                with contextlib.suppress(OSError):
+                    if self._dropped:
+                        self._report_drops(self._sock, wait=True)
+                    self._sock.sendall(_wire.frame(_wire.KIND_BYE, b""), _SEND_FLAGS)
             self._drop_connection()
         finally:
             self.release()
+
+    def close(self) -> None:
+        """Say goodbye to the listener and close the connection."""
+        self.say_goodbye()
         super().close()
+
+
+def _send_if_room(sock: socket.socket, data: bytes) -> bool:
+    """Send ``data`` if the stream has room for its start; never leave half a frame."""
+    try:
+        sent = sock.send(data, _SEND_FLAGS | socket.MSG_DONTWAIT)
+    except BlockingIOError:
+        return False
+    if sent < len(data):
+        sock.sendall(memoryview(data)[sent:], _SEND_FLAGS)
+    return True
+
+
+def _close_at_process_exit(handler: ShippingHandler) -> None:
+    # multiprocessing children leave through os._exit: no atexit, no logging.shutdown. Their
+    # exit runs multiprocessing's finalizers; the lowest priority runs after the others,
+    # which may still log.
+    for package in ("multiprocessing", "multiprocess"):
+        module = sys.modules.get(package)
+        util = sys.modules.get(package + ".util")
+        if module is not None and util is not None and module.parent_process() is not None:
+            util.Finalize(None, handler.say_goodbye, exitpriority=-(2**30))
 
 
 _handlers: weakref.WeakSet[ShippingHandler] = weakref.WeakSet()
@@ -218,12 +332,17 @@ def configure_worker(worker_config: WorkerConfig) -> None:
             "and pass listener.worker_config to the child"
         )
     root = logging.getLogger()
-    if not any(
-        isinstance(h, ShippingHandler) and h.address == worker_config.address for h in root.handlers
-    ):
+    current = [
+        h
+        for h in root.handlers
+        if isinstance(h, ShippingHandler) and h.config.address == worker_config.address
+    ]
+    if current:
+        current[0].config = worker_config
+    else:
         for handler in list(root.handlers):
             root.removeHandler(handler)
-        root.addHandler(ShippingHandler(worker_config.address, worker_config.token))
+        root.addHandler(ShippingHandler(worker_config))
     apply_levels(worker_config)
     set_active(worker_config)
 

@@ -32,16 +32,22 @@ is the kernel's bounded buffer; the end of a stream is how the listener learns a
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hmac
 import logging
+import os
 import selectors
 import socket
+import struct
+import termios
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from mplog import _wire
+from mplog._exitstatus import exit_status, peek_exit_status
 from mplog._routing import Router
 
 _RECV_SIZE = 1 << 18
@@ -57,7 +63,31 @@ class Peer:
     name: str = "?"
     role: str = ""
     received: int = 0
+    written: int = 0
     levels: Counter[str] = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
+    said_bye: bool = False
+    exit_status: str | None = None
+    ended: str | None = None
+
+    def summary(self) -> dict[str, Any]:
+        """This process's counts, as reported by ``Listener.stats()``."""
+        return {
+            "name": self.name,
+            "received": self.received,
+            "written": self.written,
+            "levels": dict(self.levels),
+            "dropped": dict(self.dropped),
+            "state": "connected" if self.ended is None else self.ended,
+        }
+
+
+@dataclass
+class _ExitWatch:
+    """A pidfd that turns readable when ``peer``'s process exits."""
+
+    peer: Peer
+    pidfd: int
 
 
 class ListenerLoop:
@@ -80,7 +110,7 @@ class ListenerLoop:
         self._control: Peer | None = None
         self._deadline: float | None = None
         self._last_data = time.monotonic()
-        self._stats: dict[str, Any] = {"received": 0, "torn_frames": 0, "rejected": 0}
+        self._counts: Counter[str] = Counter()
         self._workers: list[Peer] = []
 
     def run(self) -> None:
@@ -92,8 +122,10 @@ class ListenerLoop:
                 for key, _ in self._selector.select(self._timeout()):
                     if key.data is None:
                         self._accept()
-                    else:
+                    elif isinstance(key.data, Peer):
                         self._read(key.data)
+                    else:
+                        self._on_exit(key.data)
         finally:
             self._shutdown()
 
@@ -145,16 +177,20 @@ class ListenerLoop:
             self._on_record(peer, _wire.decode(body))
         elif kind == _wire.KIND_HELLO and peer.pid is None:
             return self._on_hello(peer, _wire.decode(body))
+        elif kind == _wire.KIND_BYE:
+            peer.said_bye = True
+        elif kind == _wire.KIND_STATS and peer is self._control:
+            self._reply(peer)
         elif kind == _wire.KIND_STOP and peer is self._control:
             self._begin_stop(float(_wire.decode(body).get("timeout", 10.0)))
         else:
-            self._stats["rejected"] += 1
+            self._counts["rejected"] += 1
             return False
         return True
 
     def _on_hello(self, peer: Peer, hello: dict[str, Any]) -> bool:
         if not hmac.compare_digest(str(hello.get("token", "")), self._token):
-            self._stats["rejected"] += 1
+            self._counts["rejected"] += 1
             return False
         peer.pid = int(hello["pid"])
         peer.name = str(hello.get("name", "?"))
@@ -163,22 +199,44 @@ class ListenerLoop:
             self._control = peer
         else:
             self._workers.append(peer)
+            self._watch_exit(peer)
         return True
+
+    def _watch_exit(self, peer: Peer) -> None:
+        # The stream's end is read only after its backlog, by which time the parent has
+        # usually reaped the process. A pidfd turns readable at the exit itself, while the
+        # status can still be peeked at. Only for local processes (AF_UNIX).
+        if self._server.family != socket.AF_UNIX or not hasattr(os, "pidfd_open"):
+            return
+        try:
+            pidfd = os.pidfd_open(peer.pid or 0)
+        except OSError:
+            return
+        self._selector.register(pidfd, selectors.EVENT_READ, _ExitWatch(peer, pidfd))
+
+    def _on_exit(self, watch: _ExitWatch) -> None:
+        self._selector.unregister(watch.pidfd)
+        os.close(watch.pidfd)
+        if not watch.peer.said_bye:
+            watch.peer.exit_status = peek_exit_status(watch.peer.pid or 0)
 
     def _on_record(self, peer: Peer, fields: dict[str, Any]) -> None:
         record = _wire.make_record(fields)
         peer.received += 1
         peer.levels[record.levelname] += 1
-        self._stats["received"] += 1
-        self._router.handle(record)
+        dropped = fields.get("mplog_dropped")
+        if record.name == "mplog" and isinstance(dropped, dict):
+            peer.dropped.update(dropped)
+        if self._router.handle(record):
+            peer.written += 1
 
     def _begin_stop(self, timeout: float) -> None:
         if self._deadline is None:
             self._deadline = time.monotonic() + timeout
 
-    def _close(self, peer: Peer) -> None:
+    def _close(self, peer: Peer, *, cut: bool = False) -> None:
         if peer.reader.pending:
-            self._stats["torn_frames"] += 1
+            self._counts["torn_frames"] += 1
             self._report(
                 logging.WARNING,
                 f"process {peer.pid} ({peer.name}) ended in the middle of a record; "
@@ -189,8 +247,23 @@ class ListenerLoop:
         if peer is self._control:
             # The supervisor went away without asking: drain what is there and stop.
             self._begin_stop(5.0)
+            return
+        peer.sock.close()
+        if cut:
+            peer.ended = "cut off by stop()"
+        elif peer.pid is None or peer.said_bye:
+            peer.ended = "closed"
         else:
-            peer.sock.close()
+            self._report_death(peer)
+
+    def _report_death(self, peer: Peer) -> None:
+        peer.ended = "died: " + (peer.exit_status or exit_status(peer.pid or 0, wait=0.05))
+        level = logging.INFO if "SIGTERM" in peer.ended else logging.WARNING
+        self._report(
+            level,
+            f"process {peer.pid} ({peer.name}) ended without closing its log stream "
+            f"({peer.ended[6:]}); {peer.received} records were received from it",
+        )
 
     def _report(self, level: int, message: str) -> None:
         """Log a record of the listener's own through the same handlers."""
@@ -198,28 +271,46 @@ class ListenerLoop:
         self._router.handle(record)
 
     def stats(self) -> dict[str, Any]:
-        """Counts so far: totals, and per process (pid) its name and records by level."""
-        processes: dict[int, dict[str, Any]] = {}
-        for peer in self._workers:
-            entry = processes.setdefault(peer.pid or 0, {"name": peer.name, "received": 0})
-            entry["received"] += peer.received
-            levels = entry.setdefault("levels", {})
-            for level, count in peer.levels.items():
-                levels[level] = levels.get(level, 0) + count
-        return {**self._stats, "processes": processes}
+        """Counts so far: totals, and per process (by pid) what it sent and what became of it."""
+        processes = {peer.pid or 0: peer.summary() for peer in self._workers}
+        backlog = sum(_unread_bytes(p.sock) + p.reader.pending for p in self._peers.values())
+        return {
+            "received": sum(p.received for p in self._workers),
+            "written": sum(p.written for p in self._workers),
+            "dropped": sum(sum(p.dropped.values()) for p in self._workers),
+            "handler_errors": self._router.errors,
+            "torn_frames": self._counts["torn_frames"],
+            "rejected": self._counts["rejected"],
+            "backlog_bytes": backlog,
+            "workers_seen": len(processes),
+            "workers_dead": sum(1 for p in self._workers if (p.ended or "").startswith("died")),
+            "processes": processes,
+        }
+
+    def _reply(self, control: Peer) -> None:
+        with contextlib.suppress(OSError):
+            control.sock.settimeout(5.0)
+            control.sock.sendall(_wire.frame(_wire.KIND_REPLY, _wire.encode(self.stats())))
+            control.sock.setblocking(False)
 
     def _shutdown(self) -> None:
         for peer in list(self._peers.values()):
             if peer is not self._control:
-                self._close(peer)
+                self._close(peer, cut=True)
+        for key in list(self._selector.get_map().values()):
+            if isinstance(key.data, _ExitWatch):
+                os.close(key.data.pidfd)
         self._selector.close()
         self._server.close()
         self._router.close()
         control = self._control
-        if control is not None and control.sock.fileno() != -1:
-            try:
-                control.sock.setblocking(True)
-                control.sock.sendall(_wire.frame(_wire.KIND_REPLY, _wire.encode(self.stats())))
-            except OSError:
-                pass  # the supervisor is gone; nobody is waiting for the stats
+        if control is not None:
+            self._reply(control)  # nobody reads it if the supervisor is gone; that is fine
             control.sock.close()
+
+
+def _unread_bytes(sock: socket.socket) -> int:
+    try:
+        return struct.unpack("i", fcntl.ioctl(sock, termios.FIONREAD, b"\0\0\0\0"))[0]  # type: ignore[no-any-return]
+    except OSError:
+        return 0

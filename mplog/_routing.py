@@ -43,13 +43,21 @@ class Route(NamedTuple):
 
 
 class Router:
-    """Dispatch records to handlers by logger name, like a private logger hierarchy."""
+    """Dispatch records to handlers by logger name, like a private logger hierarchy.
+
+    Handler failures are contained: a handler that raises, or reports an error through its
+    ``handleError`` (disk full, permission denied, a closed stream), is named once on stderr
+    with the reason and counted afterwards; the other handlers keep writing.
+    """
 
     def __init__(self, root: Route, routes: Mapping[str, Route] | None = None) -> None:
         self._root = root
         self._routes = dict(routes or {})
         self._chains: dict[str, tuple[logging.Handler, ...]] = {}
-        self._broken: set[int] = set()
+        self._reported: set[int] = set()
+        self.errors = 0
+        for handler in self.handlers:
+            self._contain(handler)
 
     @property
     def handlers(self) -> list[logging.Handler]:
@@ -60,17 +68,19 @@ class Router:
                 unique.setdefault(id(handler), handler)
         return list(unique.values())
 
-    def handle(self, record: logging.LogRecord) -> None:
-        """Pass ``record`` to every handler its logger name reaches whose level it meets."""
+    def handle(self, record: logging.LogRecord) -> bool:
+        """Pass ``record`` to every handler it reaches; False if any of them failed."""
         route = self._routes.get(record.name) or (self._root if record.name == "root" else None)
         if route is not None and route.filters and not _passes(route.filters, record):
-            return
+            return True
+        errors = self.errors
         for handler in self._chain(record.name):
             if record.levelno >= handler.level:
                 try:
                     handler.handle(record)
-                except Exception as exc:  # a broken filter or handler must not stop the listener
-                    self._report_broken(handler, exc)
+                except Exception as exc:  # a broken filter must not stop the listener
+                    self._failed(handler, exc)
+        return self.errors == errors
 
     def _chain(self, name: str) -> tuple[logging.Handler, ...]:
         chain = self._chains.get(name)
@@ -89,12 +99,22 @@ class Router:
                     return tuple(found)
         return (*found, *self._root.handlers)
 
-    def _report_broken(self, handler: logging.Handler, exc: Exception) -> None:
-        if id(handler) not in self._broken:
-            self._broken.add(id(handler))
+    def _contain(self, handler: logging.Handler) -> None:
+        # Handlers report their own emit() errors through handleError, which prints a
+        # traceback per record; the listener reports once per handler instead.
+        def handle_error(record: logging.LogRecord) -> None:
+            self._failed(handler, sys.exc_info()[1])
+
+        handler.handleError = handle_error  # type: ignore[method-assign]
+
+    def _failed(self, handler: logging.Handler, exc: BaseException | None) -> None:
+        self.errors += 1
+        if id(handler) not in self._reported:
+            self._reported.add(id(handler))
+            reason = "unknown error" if exc is None else f"{type(exc).__name__}: {exc}"
             sys.stderr.write(
-                f"mplog: handler {handler!r} raised {type(exc).__name__}: {exc}; "
-                "further errors from it are not reported\n"
+                f"mplog: handler {handler!r} failed ({reason}); the listener goes on, "
+                "and further failures of this handler are counted, not printed\n"
             )
 
     def close(self) -> None:
@@ -104,7 +124,7 @@ class Router:
                 handler.flush()
                 handler.close()
             except Exception as exc:
-                self._report_broken(handler, exc)
+                self._failed(handler, exc)
 
 
 def _passes(filters: Iterable[Any], record: logging.LogRecord) -> bool:

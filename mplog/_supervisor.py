@@ -16,9 +16,11 @@ import secrets
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import threading
 import weakref
+from dataclasses import replace
 from types import TracebackType
 from typing import Any, Literal
 
@@ -88,9 +90,22 @@ class Listener:
         level: int | str | None = None,
         mp_context: Any = None,
         stop_timeout: float = 10.0,
+        on_full: str = "block",
+        keep_level: int | str | None = None,
+        block_timeout: float | None = 60.0,
+        buffer_bytes: int | None = None,
     ) -> None:
         if mode not in ("thread", "process"):
             raise ValueError(f"mode must be 'thread' or 'process', got {mode!r}")
+        # Validated now, not in the first worker: WorkerConfig checks the policy.
+        self._template = WorkerConfig(
+            "",
+            "",
+            on_full=on_full,
+            keep_level=None if keep_level is None else to_level(keep_level),
+            block_timeout=block_timeout,
+            buffer_bytes=buffer_bytes,
+        )
         self.destination = destination
         self.mode: Mode = mode
         self.stop_timeout = stop_timeout
@@ -107,6 +122,7 @@ class Listener:
         self._saved_handlers: list[logging.Handler] = []
         self._config: WorkerConfig | None = None
         self._router: Router | None = None
+        self._control_lock = threading.Lock()
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -121,7 +137,7 @@ class Listener:
             if self.mode == "thread"
             else self._start_process(address, token)
         )
-        self._config = WorkerConfig(address, token)
+        self._config = replace(self._template, address=address, token=token)
         self._control = _client.connect(address, token, "control")
         self._install_in_main()
         self._state = "running"
@@ -198,9 +214,23 @@ class Listener:
                 logging.getLogger(name or None).setLevel(level)
         if self._level is not None:
             root.setLevel(self._level)
-        self._handler = ShippingHandler(self._config.address, self._config.token)
+        self._handler = ShippingHandler(self._config)
         root.addHandler(self._handler)
         _client.set_active(self._config)
+        self._catch_sigterm()
+
+    def _catch_sigterm(self) -> None:
+        # SIGTERM's default action kills main without unwinding: a thread listener would die
+        # with records still unread. Turn it into SystemExit, so `with` and atexit stop().
+        on_main_thread = threading.current_thread() is threading.main_thread()
+        if on_main_thread and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
+            signal.signal(signal.SIGTERM, _exit_on_sigterm)
+
+    @staticmethod
+    def _release_sigterm() -> None:
+        with contextlib.suppress(ValueError):  # not on the main thread: nothing to restore
+            if signal.getsignal(signal.SIGTERM) is _exit_on_sigterm:
+                signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
     def stop(self, timeout: float | None = None) -> dict[str, Any]:
         """Drain every record already logged, flush and close the handlers, end the listener.
@@ -215,8 +245,17 @@ class Listener:
         atexit.unregister(self.stop)
         timeout = self.stop_timeout if timeout is None else timeout
         self._uninstall_from_main()
-        self._result = self._request_stop(timeout)
+        self._release_sigterm()
+        with self._control_lock:
+            self._result = self._ask(_wire.KIND_STOP, {"timeout": timeout}, timeout + 5.0)
+            assert self._control is not None
+            self._control.close()
         self._join(timeout)
+        if "error" in self._result:
+            sys.stderr.write(
+                f"mplog: the log listener failed ({self._result['error']}); records it could "
+                "not take were written to stderr by the processes that logged them\n"
+            )
         if self._tempdir is not None:
             shutil.rmtree(self._tempdir, ignore_errors=True)
         elif isinstance(self._requested_address, str):
@@ -234,24 +273,33 @@ class Listener:
         if self._config is not None and _client.active_address() == self._config.address:
             _client.set_active(None)
 
-    def _request_stop(self, timeout: float) -> dict[str, Any]:
+    def stats(self) -> dict[str, Any]:
+        """The listener's counts: records received, written and dropped, in total and per
+        process (by pid: name, levels, state), backlog bytes, workers seen and dead.
+
+        While running this asks the listener; after :meth:`stop` it returns the final counts.
+        """
+        with self._control_lock:
+            if self._state != "running":
+                return self._result
+            return self._ask(_wire.KIND_STATS, {}, 10.0)
+
+    def _ask(self, kind: int, body: dict[str, Any], timeout: float) -> dict[str, Any]:
         control = self._control
         assert control is not None
         try:
-            control.sendall(_wire.frame(_wire.KIND_STOP, _wire.encode({"timeout": timeout})))
-            control.settimeout(timeout + 5.0)
+            control.settimeout(timeout)
+            control.sendall(_wire.frame(kind, _wire.encode(body)))
             reader = _wire.FrameReader()
             while True:
                 data = control.recv(1 << 16)
                 if not data:
                     raise ConnectionError("the listener ended without reporting")
-                for kind, body in reader.feed(data):
-                    if kind == _wire.KIND_REPLY:
-                        return _wire.decode(body)
+                for reply_kind, reply in reader.feed(data):
+                    if reply_kind == _wire.KIND_REPLY:
+                        return _wire.decode(reply)
         except OSError as exc:
             return {"error": f"{type(exc).__name__}: {exc}"}
-        finally:
-            control.close()
 
     def _join(self, timeout: float) -> None:
         runner = self._runner
@@ -272,6 +320,7 @@ class Listener:
         """
         self._state = "forked"
         _running.discard(self)
+        self._release_sigterm()
         if self._router is not None:
             ours = {id(handler) for handler in self._router.handlers}
             handler_refs = logging._handlerList  # type: ignore[attr-defined]
@@ -308,6 +357,10 @@ class Listener:
         return f"<mplog.Listener mode={self.mode} {self._state} address={self.address!r}>"
 
 
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
+
+
 def _unlink_quietly(path: str) -> None:
     with contextlib.suppress(OSError):
         os.unlink(path)
@@ -330,6 +383,10 @@ def setup_listener(
     address: Address | None = None,
     mp_context: Any = None,
     stop_timeout: float = 10.0,
+    on_full: str = "block",
+    keep_level: int | str | None = None,
+    block_timeout: float | None = 60.0,
+    buffer_bytes: int | None = None,
 ) -> Listener:
     """Start a listener that writes every process's records to one destination.
 
@@ -339,7 +396,14 @@ def setup_listener(
     listener, per-logger routing included). ``level`` sets the root level in main, and so in
     every worker. ``mode="process"`` runs the listener in its own process (started from
     ``mp_context``, spawn by default). ``address`` picks the socket (a path, or ``(host, port)``
-    for TCP); by default a private Unix socket. Returns the started :class:`Listener`.
+    for TCP); by default a private Unix socket.
+
+    Each process's unwritten records are bounded by its stream's kernel buffer
+    (``buffer_bytes``). When it is full, ``on_full="block"`` (default) makes the logging call
+    wait, losing nothing; ``on_full="drop"`` drops records below ``keep_level`` (all, if None),
+    counts them per level and reports them in a summary record and in :meth:`Listener.stats`.
+    A call blocked for ``block_timeout`` seconds declares the listener stuck and sends that
+    process's records to stderr instead. Returns the started :class:`Listener`.
     """
     destination = _destination(filename, handlers, config, console, fmt, datefmt, style, mode)
     listener = Listener(
@@ -349,6 +413,10 @@ def setup_listener(
         level=level,
         mp_context=mp_context,
         stop_timeout=stop_timeout,
+        on_full=on_full,
+        keep_level=keep_level,
+        block_timeout=block_timeout,
+        buffer_bytes=buffer_bytes,
     )
     return listener.start()
 

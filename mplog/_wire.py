@@ -26,8 +26,12 @@ KIND_HELLO = 1
 KIND_RECORD = 2
 #: The controller asks the listener to drain everything and stop.
 KIND_STOP = 3
-#: The listener's answer to ``KIND_STOP``: its final statistics.
+#: The listener's answer to ``KIND_STOP`` or ``KIND_STATS``: its statistics.
 KIND_REPLY = 4
+#: A process closes its stream on purpose (a stream that ends without it is a death).
+KIND_BYE = 5
+#: The controller asks for the current statistics.
+KIND_STATS = 6
 
 _PLAIN = frozenset({str, int, float, bool, type(None), bytes})
 _MAX_DEPTH = 16

@@ -23,6 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 from mplog import _wire
+from mplog._formatting import LineFormatter
 
 Address = str | tuple[str, int]
 
@@ -51,6 +52,9 @@ class WorkerConfig:
     keep_level: int | None = None
     block_timeout: float | None = 60.0
     buffer_bytes: int | None = None
+    #: ``(fmt, datefmt, style)`` when the listener writes finished lines: then each process
+    #: formats its own records.
+    line_format: tuple[str, str | None, str] | None = None
 
     def __post_init__(self) -> None:
         if self.on_full not in ("block", "drop"):
@@ -150,6 +154,7 @@ class ShippingHandler(logging.Handler):
         self._dropped: Counter[str] = Counter()
         self._next_drop_report = 0.0
         self._fallback_formatter = logging.Formatter(_FALLBACK_FORMAT)
+        self._line_formatter: LineFormatter | None = None
         _handlers.add(self)
 
     def emit(self, record: logging.LogRecord) -> None:
@@ -174,13 +179,27 @@ class ShippingHandler(logging.Handler):
         sock = self._sock or self._open()
         if record.processName == "MainProcess" and self._process_name != "MainProcess":
             record = logging.makeLogRecord({**record.__dict__, "processName": self._process_name})
-        data = _wire.frame(_wire.KIND_RECORD, _wire.record_body(record))
+        data = self._encode(record)
         if self._dropped and time.monotonic() >= self._next_drop_report:
             self._report_drops(sock, wait=False)
         if not self.config.may_drop(record.levelno):
             sock.sendall(data, _SEND_FLAGS)
         elif not _send_if_room(sock, data):
             self._dropped[record.levelname] += 1
+
+    def _encode(self, record: logging.LogRecord) -> bytes:
+        line_format = self.config.line_format
+        if line_format is not None:
+            formatter = self._line_formatter
+            if formatter is None or formatter.spec != line_format:
+                formatter = self._line_formatter = LineFormatter(*line_format)
+            try:
+                line = formatter.format(record) + "\n"
+            except Exception:  # e.g. a %(field)s the record lacks: let the listener report it
+                pass
+            else:
+                return _wire.frame(_wire.KIND_LINE, _wire.line_body(record.levelno, line))
+        return _wire.frame(_wire.KIND_RECORD, _wire.record_body(record))
 
     def _open(self) -> socket.socket:
         config = self.config

@@ -13,7 +13,7 @@ import copy
 import logging
 import logging.config
 import sys
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -50,9 +50,16 @@ class Router:
     with the reason and counted afterwards; the other handlers keep writing.
     """
 
-    def __init__(self, root: Route, routes: Mapping[str, Route] | None = None) -> None:
+    def __init__(
+        self,
+        root: Route,
+        routes: Mapping[str, Route] | None = None,
+        *,
+        line_handlers: Iterable[logging.StreamHandler[Any]] = (),
+    ) -> None:
         self._root = root
         self._routes = dict(routes or {})
+        self._line_handlers = tuple(line_handlers)
         self._chains: dict[str, tuple[logging.Handler, ...]] = {}
         self._reported: set[int] = set()
         self.errors = 0
@@ -81,6 +88,21 @@ class Router:
                 except Exception as exc:  # a broken filter must not stop the listener
                     self._failed(handler, exc)
         return self.errors == errors
+
+    def write_lines(self, lines: Sequence[tuple[int, bytes | memoryview]]) -> bool:
+        """Append finished lines ``(levelno, utf-8 bytes)`` to the stream handlers whose level
+        they meet, in one write each; False if any of them failed."""
+        ok = True
+        for handler in self._line_handlers:
+            level = handler.level
+            data = b"".join(line for levelno, line in lines if levelno >= level)
+            if data:
+                try:
+                    _append(handler.stream, data)
+                except Exception as exc:
+                    self._failed(handler, exc)
+                    ok = False
+        return ok
 
     def _chain(self, name: str) -> tuple[logging.Handler, ...]:
         chain = self._chains.get(name)
@@ -127,6 +149,16 @@ class Router:
                 self._failed(handler, exc)
 
 
+def _append(stream: Any, data: bytes) -> None:
+    stream.flush()  # whatever a record wrote through the text layer goes first
+    binary = getattr(stream, "buffer", None)
+    if binary is None:
+        stream.write(data.decode("utf-8"))
+    else:
+        binary.write(data)
+    (binary or stream).flush()
+
+
 def _passes(filters: Iterable[Any], record: logging.LogRecord) -> bool:
     for f in filters:
         result = f.filter(record) if hasattr(f, "filter") else f(record)
@@ -155,7 +187,7 @@ class FileDestination:
     def build(self) -> Router:
         """Open the file (and console) handlers."""
         formatter = _formatter(self.fmt, self.datefmt, self.style)
-        handlers: list[logging.Handler] = []
+        handlers: list[logging.StreamHandler[Any]] = []
         if self.filename is not None:
             handlers.append(
                 logging.FileHandler(
@@ -168,7 +200,11 @@ class FileDestination:
             handlers.append(console)
         for handler in handlers:
             handler.setFormatter(formatter)
-        return Router(Route(tuple(handlers)))
+        return Router(Route(tuple(handlers)), line_handlers=handlers)
+
+    def line_format(self) -> tuple[str, str | None, str] | None:
+        """The format processes use to ship finished lines to this destination."""
+        return (self.fmt, self.datefmt, self.style)
 
 
 HandlerSource = Iterable[logging.Handler] | Callable[[], Iterable[logging.Handler]]
@@ -190,6 +226,10 @@ class HandlersDestination:
                 )
         return Router(Route(handlers))
 
+    def line_format(self) -> None:
+        """Handlers format records themselves: processes ship records."""
+        return None
+
 
 @dataclass(frozen=True)
 class ConfigDestination:
@@ -204,6 +244,10 @@ class ConfigDestination:
             raise ValueError("config must be a dictConfig dict with 'version': 1")
         if self.config.get("incremental"):
             raise ValueError("config: 'incremental': True is not supported by setup_listener")
+
+    def line_format(self) -> None:
+        """Handlers format records themselves: processes ship records."""
+        return None
 
     def levels(self) -> dict[str, int]:
         """The levels the config gives loggers (``""`` is the root), for the logging processes."""

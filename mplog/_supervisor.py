@@ -137,7 +137,12 @@ class Listener:
             if self.mode == "thread"
             else self._start_process(address, token)
         )
-        self._config = replace(self._template, address=address, token=token)
+        self._config = replace(
+            self._template,
+            address=address,
+            token=token,
+            line_format=self.destination.line_format(),
+        )
         self._control = _client.connect(address, token, "control")
         self._install_in_main()
         self._state = "running"

@@ -32,6 +32,9 @@ KIND_REPLY = 4
 KIND_BYE = 5
 #: The controller asks for the current statistics.
 KIND_STATS = 6
+#: A record already formatted by the process that logged it: level number, then the line.
+KIND_LINE = 7
+LINE_LEVEL = struct.Struct("!H")
 
 _PLAIN = frozenset({str, int, float, bool, type(None), bytes})
 _MAX_DEPTH = 16
@@ -110,6 +113,11 @@ def record_body(record: logging.LogRecord) -> bytes:
         if type(value) not in _PLAIN:
             fields[key] = plain(value)
     return marshal.dumps(fields)
+
+
+def line_body(levelno: int, line: str) -> bytes:
+    """Encode a finished line (newline included) and the level of its record."""
+    return LINE_LEVEL.pack(levelno) + line.encode("utf-8", "backslashreplace")
 
 
 def make_record(fields: dict[str, Any]) -> logging.LogRecord:

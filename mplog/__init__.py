@@ -5,6 +5,7 @@ Call :func:`setup_listener` in main, create pools with :class:`ProcessPoolExecut
 """
 
 from mplog._client import ShippingHandler, WorkerConfig, configure_worker
+from mplog._context import context
 from mplog._pools import Pool, Process, ProcessPoolExecutor
 from mplog._routing import DEFAULT_FORMAT
 from mplog._supervisor import Listener, setup_listener
@@ -18,5 +19,6 @@ __all__ = [
     "ShippingHandler",
     "WorkerConfig",
     "configure_worker",
+    "context",
     "setup_listener",
 ]

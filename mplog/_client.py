@@ -23,6 +23,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 from mplog import _wire
+from mplog._context import stamp
 from mplog._formatting import LineFormatter
 
 Address = str | tuple[str, int]
@@ -165,6 +166,7 @@ class ShippingHandler(logging.Handler):
                 # fill our own socket (deadlock) or feed back into the same handler forever.
                 self.fallback(record)
                 return
+            stamp(record)
             if self._failure is None:
                 try:
                     self._ship(record)

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mplog import _wire
+from mplog._context import stamp
 from mplog._exitstatus import exit_status, peek_exit_status
 from mplog._routing import Router
 
@@ -302,6 +303,7 @@ class ListenerLoop:
     def _report(self, level: int, message: str) -> None:
         """Log a record of the listener's own through the same handlers."""
         record = logging.LogRecord("mplog", level, __file__, 0, message, None, None)
+        stamp(record)  # formats may name %(task_id)s and the like
         self._router.handle(record)
 
     def stats(self) -> dict[str, Any]:

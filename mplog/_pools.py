@@ -2,18 +2,24 @@
 
 They change nothing else: the caller's context (stdlib ``multiprocessing`` or ``multiprocess``,
 any start method) is used as given, ``set_start_method`` is never called, and a user
-``initializer`` runs after mplog's, in the same child, with its ``initargs``.
+``initializer`` runs after mplog's, in the same child, with its ``initargs``. Each worker
+learns its index in the pool, and each task its number and name (see ``mplog._tasks``).
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import functools
+import importlib
+import itertools
 import multiprocessing
 import multiprocessing.pool
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from mplog._client import WorkerConfig, active_config, configure_worker
+from mplog._context import set_worker_index
+from mplog._tasks import MappedTask, Task
 
 if TYPE_CHECKING:
     from mplog._supervisor import Listener
@@ -33,32 +39,47 @@ def worker_config_for(listener: Listener | None) -> WorkerConfig:
 
 
 class _WorkerInit:
-    """A pool initializer: configure logging, then run the user's initializer."""
+    """A pool initializer: configure logging, take a worker index, run the user's initializer."""
 
     def __init__(
         self,
         config: WorkerConfig,
+        counter: Any,
         initializer: Callable[..., object] | None,
         initargs: Iterable[Any],
     ) -> None:
         if initializer is not None and not callable(initializer):
             raise TypeError(f"initializer must be a callable, got {type(initializer).__name__}")
         self.config = config
+        self.counter = counter
         self.initializer = initializer
         self.initargs = tuple(initargs)
 
     def __call__(self) -> None:
         configure_worker(self.config)
+        with self.counter.get_lock():
+            index = self.counter.value
+            self.counter.value += 1
+        set_worker_index(index)
         if self.initializer is not None:
             self.initializer(*self.initargs)
 
 
+def _worker_init(
+    listener: Listener | None,
+    ctx: Any,
+    initializer: Callable[..., object] | None,
+    initargs: Iterable[Any],
+) -> _WorkerInit:
+    return _WorkerInit(worker_config_for(listener), ctx.Value("i", 0), initializer, initargs)
+
+
 class _ConfiguredTarget:
-    """A Process target: configure logging, then run the user's target."""
+    """A Process target: configure logging, then run the user's target as a task."""
 
     def __init__(self, config: WorkerConfig, target: Callable[..., object]) -> None:
         self.config = config
-        self.target = target
+        self.target = Task(target, 0)
 
     def __call__(self, *args: Any, **kwargs: Any) -> object:
         configure_worker(self.config)
@@ -71,7 +92,9 @@ def _executor_context(mp_context: Any) -> Any:
     # shared between processes through inheritance"), even without mplog. The executor's
     # tasks go through stdlib pickle either way, so the same start method from the standard
     # library behaves identically for the user.
-    if mp_context is None or not type(mp_context).__module__.startswith("multiprocess."):
+    if mp_context is None:
+        return multiprocessing.get_context()
+    if not type(mp_context).__module__.startswith("multiprocess."):
         return mp_context
     method = mp_context.get_start_method()
     return mp_context if method == "fork" else multiprocessing.get_context(method)
@@ -81,7 +104,7 @@ class ProcessPoolExecutor(concurrent.futures.ProcessPoolExecutor):
     """``concurrent.futures.ProcessPoolExecutor`` whose workers log into the listener.
 
     Same arguments as the original (``max_tasks_per_child`` included), plus ``listener``
-    (default: the active one).
+    (default: the active one). Tasks are numbered in submission order.
     """
 
     def __init__(
@@ -94,8 +117,75 @@ class ProcessPoolExecutor(concurrent.futures.ProcessPoolExecutor):
         listener: Listener | None = None,
         **kwargs: Any,
     ) -> None:
-        init = _WorkerInit(worker_config_for(listener), initializer, initargs)
-        super().__init__(max_workers, _executor_context(mp_context), init, (), **kwargs)
+        ctx = _executor_context(mp_context)
+        init = _worker_init(listener, ctx, initializer, initargs)
+        self._mplog_task_ids = itertools.count()
+        super().__init__(max_workers, ctx, init, (), **kwargs)
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
+        """Submit ``fn(*args, **kwargs)`` as the next numbered task."""
+        if not _is_mapped_chunk(fn):
+            fn = Task(fn, next(self._mplog_task_ids))
+        return super().submit(fn, *args, **kwargs)
+
+    def map(
+        self, fn: Callable[..., Any], *iterables: Iterable[Any], **kwargs: Any
+    ) -> Iterator[Any]:
+        """Like ``Executor.map``; every item is a numbered task."""
+        pairs = _numbered(self._mplog_task_ids, zip(*iterables, strict=False))
+        return super().map(MappedTask(fn, star=True), pairs, **kwargs)
+
+
+def _numbered(ids: Iterator[int], items: Iterable[Any]) -> Iterator[tuple[int, Any]]:
+    # Not zip(ids, items): that takes one id too many when items run out.
+    for item in items:
+        yield next(ids), item
+
+
+def _is_mapped_chunk(fn: Any) -> bool:
+    # ProcessPoolExecutor.map submits partial(_process_chunk, MappedTask): already numbered.
+    return isinstance(fn, functools.partial) and any(isinstance(a, MappedTask) for a in fn.args)
+
+
+class _NumberedTasks:
+    """Mixin for a ``multiprocessing.pool.Pool`` class: every call and item is a task.
+
+    Every public method goes through one of these four.
+    """
+
+    _mplog_task_ids: Iterator[int]
+    _mplog_pool_module: Any
+
+    def apply_async(self, func: Callable[..., Any], args: Any = (), *rest: Any, **kw: Any) -> Any:
+        task = Task(func, next(self._mplog_task_ids))
+        return super().apply_async(task, args, *rest, **kw)  # type: ignore[misc]
+
+    def _map_async(
+        self, func: Callable[..., Any], iterable: Iterable[Any], mapper: Any, *rest: Any, **kw: Any
+    ) -> Any:
+        module = self._mplog_pool_module
+        adapter = MappedTask(func, star=mapper is module.starmapstar)
+        pairs = list(_numbered(self._mplog_task_ids, iterable))
+        return super()._map_async(adapter, pairs, module.mapstar, *rest, **kw)  # type: ignore[misc]
+
+    def imap(self, func: Callable[..., Any], iterable: Iterable[Any], *rest: Any, **kw: Any) -> Any:
+        pairs = _numbered(self._mplog_task_ids, iterable)
+        return super().imap(MappedTask(func, star=False), pairs, *rest, **kw)  # type: ignore[misc]
+
+    def imap_unordered(
+        self, func: Callable[..., Any], iterable: Iterable[Any], *rest: Any, **kw: Any
+    ) -> Any:
+        pairs = _numbered(self._mplog_task_ids, iterable)
+        adapter = MappedTask(func, star=False)
+        return super().imap_unordered(adapter, pairs, *rest, **kw)  # type: ignore[misc]
+
+
+@functools.cache
+def _pool_class(package: str) -> type:
+    """The ``Pool`` class of ``package`` ("multiprocessing" or "multiprocess"), numbered."""
+    module = importlib.import_module(package + ".pool")
+    namespace = {"__module__": __name__, "_mplog_pool_module": module}
+    return type("Pool", (_NumberedTasks, module.Pool), namespace)
 
 
 def Pool(
@@ -110,10 +200,15 @@ def Pool(
     """``multiprocessing.Pool`` whose workers log into the listener.
 
     ``context`` may be any stdlib or ``multiprocess`` context (default: the stdlib default).
+    The pool is an instance of that library's ``Pool`` class; its tasks are numbered.
     """
-    init = _WorkerInit(worker_config_for(listener), initializer, initargs)
     ctx = context if context is not None else multiprocessing.get_context()
-    pool: multiprocessing.pool.Pool = ctx.Pool(processes, init, (), maxtasksperchild)
+    init = _worker_init(listener, ctx, initializer, initargs)
+    package = type(ctx).__module__.split(".")[0]
+    pool: multiprocessing.pool.Pool = _pool_class(package)(
+        processes, init, (), maxtasksperchild, context=ctx
+    )
+    pool._mplog_task_ids = itertools.count()  # type: ignore[attr-defined]
     return pool
 
 

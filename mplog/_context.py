@@ -1,0 +1,75 @@
+"""Context stamped on every record a process ships: pool worker, current task, user fields.
+
+Fields live in ``contextvars``, so each thread and each asyncio task keeps its own. Every
+record shipped carries ``worker_index``, ``task_id`` and ``task_name`` (None outside a pool
+or a task), so text formats such as ``%(task_id)s`` never fail, plus the fields of every
+enclosing :func:`context` block.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from types import MappingProxyType
+from typing import Any
+
+_RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "worker_index",
+    "task_id",
+    "task_name",
+}
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+_fields: ContextVar[Mapping[str, Any]] = ContextVar("mplog_fields", default=_EMPTY)
+_task: ContextVar[tuple[int | None, str | None]] = ContextVar("mplog_task", default=(None, None))
+_worker_index: int | None = None
+
+
+@contextmanager
+def context(**fields: Any) -> Iterator[None]:
+    """Add ``fields`` to every record logged inside the block (nested blocks add up).
+
+    >>> with mplog.context(request_id="r-42"):
+    ...     log.info("handled")  # the record has record.request_id == "r-42"
+    """
+    clashes = sorted(_RESERVED.intersection(fields))
+    if clashes:
+        raise ValueError(
+            f"context fields {clashes} would overwrite LogRecord attributes; choose other names"
+        )
+    token = _fields.set(MappingProxyType({**_fields.get(), **fields}))
+    try:
+        yield
+    finally:
+        _fields.reset(token)
+
+
+@contextmanager
+def running_task(task_id: int, task_name: str) -> Iterator[None]:
+    """Mark records logged inside the block as belonging to this task."""
+    token = _task.set((task_id, task_name))
+    try:
+        yield
+    finally:
+        _task.reset(token)
+
+
+def set_worker_index(index: int | None) -> None:
+    """Record this process's index in its pool (assigned when the worker starts)."""
+    global _worker_index
+    _worker_index = index
+
+
+def stamp(record: logging.LogRecord) -> None:
+    """Set the context attributes on ``record``; ``extra=`` values of the same name win."""
+    attributes = record.__dict__
+    attributes.setdefault("worker_index", _worker_index)
+    task_id, task_name = _task.get()
+    attributes.setdefault("task_id", task_id)
+    attributes.setdefault("task_name", task_name)
+    for key, value in _fields.get().items():
+        attributes.setdefault(key, value)

@@ -1,0 +1,76 @@
+"""mplog._context: worker index, task and user fields on every shipped record."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+import mplog
+from mplog import _context
+from tests import _ctx_workers
+
+CTX_FMT = "%(process)d|%(worker_index)s|%(task_id)s|%(task_name)s|%(request_id)s|%(message)s"
+
+
+def _lines(path: Path) -> list[list[str]]:
+    return [line.split("|") for line in path.read_text("utf-8").splitlines()]
+
+
+def test_context_fields_nest_and_reset() -> None:
+    """Nested blocks add fields; leaving a block restores the outer fields."""
+    record = logging.makeLogRecord({"msg": "x"})
+    with mplog.context(a=1), mplog.context(b=2):
+        _context.stamp(record)
+    assert (record.a, record.b) == (1, 2)
+    after = logging.makeLogRecord({"msg": "y"})
+    _context.stamp(after)
+    assert not hasattr(after, "a")
+    assert (after.worker_index, after.task_id, after.task_name) == (None, None, None)
+
+
+def test_extra_wins_over_context() -> None:
+    """A field given with extra= is not overwritten by the context of the same name."""
+    record = logging.makeLogRecord({"msg": "x", "request_id": "from-extra"})
+    with mplog.context(request_id="from-context"):
+        _context.stamp(record)
+    assert record.request_id == "from-extra"
+
+
+def test_reserved_names_are_refused() -> None:
+    """Context fields that would overwrite LogRecord attributes give a clear error."""
+    with pytest.raises(ValueError, match="levelname"), mplog.context(levelname="x"):
+        pass
+    with pytest.raises(ValueError, match="task_id"), mplog.context(task_id=3):
+        pass
+
+
+@pytest.mark.parametrize("target", ["threads_with_context", "asyncio_with_context"])
+def test_threads_and_asyncio_keep_their_own_context(
+    tmp_path: Path, start_method: str, target: str
+) -> None:
+    """Threads and asyncio tasks in a worker each log with their own context fields."""
+    path = tmp_path / "ctx.log"
+    with mplog.setup_listener(path, level="INFO", fmt=CTX_FMT):
+        process = mplog.Process(
+            target=getattr(_ctx_workers, target),
+            args=(4,),
+            context=__import__("multiprocessing").get_context(start_method),
+        )
+        process.start()
+        process.join(60)
+        assert process.exitcode == 0
+    lines = _lines(path)
+    assert lines, "no records arrived"
+    for fields in lines:
+        number = fields[5].split()[-1]
+        assert fields[4].endswith(number), f"record carries another context: {fields}"
+
+
+def test_main_records_have_empty_task_fields(tmp_path: Path) -> None:
+    """Records from main carry the task fields as None, so %(task_id)s formats never fail."""
+    path = tmp_path / "main.log"
+    with mplog.setup_listener(path, level="INFO", fmt=CTX_FMT), mplog.context(request_id="m"):
+        logging.getLogger("main").info("hello")
+    assert _lines(path) == [[_lines(path)[0][0], "None", "None", "None", "m", "hello"]]

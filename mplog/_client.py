@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from mplog import _wire
 from mplog._context import stamp
 from mplog._formatting import LineFormatter
+from mplog._levels import apply_levels, capture_levels, follow_levels
 
 Address = str | tuple[str, int]
 
@@ -56,6 +57,9 @@ class WorkerConfig:
     #: ``(fmt, datefmt, style)`` when the listener writes finished lines: then each process
     #: formats its own records.
     line_format: tuple[str, str | None, str] | None = None
+    #: Follow level changes pushed by the listener (``Listener.set_level``) with a small
+    #: reader thread per process.
+    live_levels: bool = True
 
     def __post_init__(self) -> None:
         if self.on_full not in ("block", "drop"):
@@ -71,17 +75,6 @@ class WorkerConfig:
     def may_drop(self, levelno: int) -> bool:
         """Whether a record of this level may be dropped when the stream is full."""
         return self.on_full == "drop" and (self.keep_level is None or levelno < self.keep_level)
-
-
-def capture_levels() -> tuple[int, tuple[tuple[str, int], ...]]:
-    """Return the root level and every explicitly set logger level of this process."""
-    manager = logging.getLogger().manager
-    levels = tuple(
-        (name, logger.level)
-        for name, logger in list(manager.loggerDict.items())
-        if isinstance(logger, logging.Logger) and logger.level != logging.NOTSET
-    )
-    return logging.getLogger().level, levels
 
 
 def process_name() -> str:
@@ -189,6 +182,18 @@ class ShippingHandler(logging.Handler):
         elif not _send_if_room(sock, data):
             self._dropped[record.levelname] += 1
 
+    def connect(self) -> None:
+        """Connect now rather than at the first record (for level changes to arrive)."""
+        self.acquire()
+        try:
+            if self._sock is None and self._failure is None:
+                try:
+                    self._open()
+                except OSError as exc:
+                    self._give_up(self._reason(exc))
+        finally:
+            self.release()
+
     def _encode(self, record: logging.LogRecord) -> bytes:
         line_format = self.config.line_format
         if line_format is not None:
@@ -214,6 +219,8 @@ class ShippingHandler(logging.Handler):
         )
         self._process_name = process_name()
         _close_at_process_exit(self)
+        if config.live_levels:
+            follow_levels(sock)
         return sock
 
     def _report_drops(self, sock: socket.socket, *, wait: bool) -> None:
@@ -255,14 +262,17 @@ class ShippingHandler(logging.Handler):
         sys.stderr.write(self._fallback_formatter.format(record) + "\n")
         sys.stderr.flush()
 
-    def _drop_connection(self) -> None:
+    def _drop_connection(self, *, ours: bool = True) -> None:
         sock, self._sock = self._sock, None
         if sock is not None:
+            if ours:  # wakes the level reader; never on a parent's socket copied by fork
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)
             sock.close()
 
     def after_fork_in_child(self) -> None:
         """Forget the parent's connection: the child opens its own on its first record."""
-        self._drop_connection()
+        self._drop_connection(ours=False)
         self._failure = None
         self._process_name = None
         self._dropped.clear()
@@ -359,17 +369,16 @@ def configure_worker(worker_config: WorkerConfig) -> None:
         if isinstance(h, ShippingHandler) and h.config.address == worker_config.address
     ]
     if current:
-        current[0].config = worker_config
+        handler = current[0]
+        handler.config = worker_config
     else:
-        for handler in list(root.handlers):
-            root.removeHandler(handler)
-        root.addHandler(ShippingHandler(worker_config))
-    apply_levels(worker_config)
+        for old in list(root.handlers):
+            root.removeHandler(old)
+        handler = ShippingHandler(worker_config)
+        root.addHandler(handler)
+    if worker_config.live_levels:
+        # A process whose records are all filtered would never connect, and so never hear
+        # of the level change meant to let them through.
+        handler.connect()
+    apply_levels(worker_config.root_level, worker_config.levels)
     set_active(worker_config)
-
-
-def apply_levels(worker_config: WorkerConfig) -> None:
-    """Set the root and per-logger levels carried by ``worker_config`` in this process."""
-    logging.getLogger().setLevel(worker_config.root_level)
-    for name, level in worker_config.levels:
-        logging.getLogger(name).setLevel(level)

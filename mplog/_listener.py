@@ -50,6 +50,7 @@ from typing import Any
 from mplog import _wire
 from mplog._context import stamp
 from mplog._exitstatus import exit_status, peek_exit_status
+from mplog._levels import levels_frame
 from mplog._routing import Router
 
 _RECV_SIZE = 1 << 18
@@ -121,6 +122,7 @@ class ListenerLoop:
         self._last_data = time.monotonic()
         self._round_bytes = 0
         self._counts: Counter[str] = Counter()
+        self._levels: dict[str, int] = {}
         self._workers: list[Peer] = []
 
     def run(self) -> None:
@@ -214,6 +216,9 @@ class ListenerLoop:
             return self._on_hello(peer, _wire.decode(body))
         elif kind == _wire.KIND_BYE:
             peer.said_bye = True
+        elif kind == _wire.KIND_LEVELS and peer is self._control:
+            self._push_levels(_wire.decode(body)["levels"])
+            self._reply(peer)
         elif kind == _wire.KIND_STATS and peer is self._control:
             self._reply(peer)
         elif kind == _wire.KIND_STOP and peer is self._control:
@@ -235,7 +240,17 @@ class ListenerLoop:
         else:
             self._workers.append(peer)
             self._watch_exit(peer)
+            if self._levels:
+                _send_quietly(peer, levels_frame(self._levels.items()))
         return True
+
+    def _push_levels(self, levels: list[tuple[str, int]]) -> None:
+        """Remember level changes (for processes yet to connect) and send them to all."""
+        self._levels.update((str(name), int(level)) for name, level in levels)
+        frame = levels_frame(levels)
+        for peer in self._peers.values():
+            if peer.role == "worker":
+                _send_quietly(peer, frame)
 
     def _watch_exit(self, peer: Peer) -> None:
         # The stream's end is read only after its backlog, by which time the parent has
@@ -343,6 +358,13 @@ class ListenerLoop:
         if control is not None:
             self._reply(control)  # nobody reads it if the supervisor is gone; that is fine
             control.sock.close()
+
+
+def _send_quietly(peer: Peer, data: bytes) -> None:
+    # A few bytes into a stream the peer only reads from: room is all but certain, and a
+    # process that cannot take them keeps its current levels.
+    with contextlib.suppress(OSError):
+        peer.sock.send(data)
 
 
 def _unread_bytes(sock: socket.socket) -> int:

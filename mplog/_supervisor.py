@@ -278,6 +278,25 @@ class Listener:
         if self._config is not None and _client.active_address() == self._config.address:
             _client.set_active(None)
 
+    def set_level(self, logger: str, level: int | str) -> int:
+        """Set ``logger``'s level ("" for the root) here and in every process logging into
+        this listener, running pools included. Returns how many processes were told.
+
+        Records below the new level are filtered in each process, never shipped. Processes
+        that connect later (a replacement worker of an existing pool) get it when they do.
+        """
+        number = to_level(level)
+        logging.getLogger(logger or None).setLevel(number)
+        with self._control_lock:
+            if self._state != "running":
+                raise RuntimeError("the listener is not running")
+            reply = self._ask(_wire.KIND_LEVELS, {"levels": [[logger, number]]}, 10.0)
+        if "error" in reply:
+            raise RuntimeError(f"the listener could not take the level change: {reply['error']}")
+        return int(reply["workers_seen"]) - sum(
+            1 for p in reply["processes"].values() if p["state"] != "connected"
+        )
+
     def stats(self) -> dict[str, Any]:
         """The listener's counts: records received, written and dropped, in total and per
         process (by pid: name, levels, state), backlog bytes, workers seen and dead.

@@ -34,6 +34,9 @@ KIND_BYE = 5
 KIND_STATS = 6
 #: A record already formatted by the process that logged it: level number, then the line.
 KIND_LINE = 7
+#: Logger levels changed: pushed by the listener to every process (and asked for by the
+#: controller).
+KIND_LEVELS = 8
 LINE_LEVEL = struct.Struct("!H")
 
 _PLAIN = frozenset({str, int, float, bool, type(None), bytes})

@@ -44,3 +44,18 @@ def asyncio_with_context(n: int) -> None:
         await asyncio.gather(*(run(i) for i in range(n)))
 
     asyncio.run(main())
+
+
+def wait_for_debug(timeout: float) -> float:
+    """Log DEBUG ticks until the "sub" logger is enabled for DEBUG; return when it was seen."""
+    import time
+
+    log = logging.getLogger("sub.system")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        log.debug("tick")
+        if log.isEnabledFor(logging.DEBUG):
+            log.info("debug enabled")
+            return time.time()
+        time.sleep(0.005)
+    return -1.0

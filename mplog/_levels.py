@@ -1,0 +1,64 @@
+"""Logger levels across processes: captured in one, applied in another, changed live.
+
+A child starts with the levels its parent had when the pool was made (carried in the
+``WorkerConfig``). Later changes made with ``Listener.set_level`` travel the other way on each
+process's connection: the listener pushes them, and a small reader thread per process applies
+them, so a pool picks up DEBUG for one subsystem without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from collections.abc import Iterable
+
+from mplog import _wire
+
+
+def capture_levels() -> tuple[int, tuple[tuple[str, int], ...]]:
+    """Return the root level and every explicitly set logger level of this process."""
+    manager = logging.getLogger().manager
+    levels = tuple(
+        (name, logger.level)
+        for name, logger in list(manager.loggerDict.items())
+        if isinstance(logger, logging.Logger) and logger.level != logging.NOTSET
+    )
+    return logging.getLogger().level, levels
+
+
+def apply_levels(root_level: int, levels: Iterable[tuple[str, int]]) -> None:
+    """Set the root level and per-logger levels in this process ("" is the root)."""
+    logging.getLogger().setLevel(root_level)
+    for name, level in levels:
+        logging.getLogger(name or None).setLevel(level)
+
+
+def levels_frame(levels: Iterable[tuple[str, int]]) -> bytes:
+    """The frame the listener sends to push level changes to a process."""
+    return _wire.frame(_wire.KIND_LEVELS, _wire.encode({"levels": [list(p) for p in levels]}))
+
+
+def follow_levels(sock: socket.socket) -> threading.Thread:
+    """Start a daemon thread applying the level changes the listener sends on ``sock``.
+
+    It ends with the connection (``shutdown`` wakes it; a forked child never has it).
+    """
+    thread = threading.Thread(target=_read_levels, args=(sock,), name="mplog-levels", daemon=True)
+    thread.start()
+    return thread
+
+
+def _read_levels(sock: socket.socket) -> None:
+    reader = _wire.FrameReader()
+    while True:
+        try:
+            data = sock.recv(1 << 16)
+        except OSError:
+            return
+        if not data:
+            return
+        for kind, body in reader.feed(data):
+            if kind == _wire.KIND_LEVELS:
+                for name, level in _wire.decode(body)["levels"]:
+                    logging.getLogger(name or None).setLevel(level)

@@ -1,0 +1,64 @@
+"""mplog._levels: levels captured in main apply in children; Listener.set_level reaches them."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import time
+from pathlib import Path
+
+import pytest
+
+import mplog
+from mplog._levels import apply_levels, capture_levels
+from tests import _ctx_workers
+
+
+def test_capture_and_apply_round_trip() -> None:
+    """Levels captured here, applied elsewhere, give the same effective levels."""
+    logging.getLogger("cap.a").setLevel("ERROR")
+    root, levels = capture_levels()
+    assert ("cap.a", logging.ERROR) in levels
+    logging.getLogger("cap.a").setLevel("DEBUG")
+    apply_levels(root, levels)
+    assert logging.getLogger("cap.a").level == logging.ERROR
+
+
+@pytest.mark.parametrize("kind", ["pool", "executor"])
+def test_set_level_reaches_running_workers(
+    tmp_path: Path, start_method: str, mode: str, kind: str
+) -> None:
+    """DEBUG turned on for one subsystem reaches a running pool within a second, and no
+    DEBUG record was shipped before it."""
+    path = tmp_path / "live.log"
+    ctx = multiprocessing.get_context(start_method)
+    fmt = "%(created)f %(levelname)s %(message)s"
+    with mplog.setup_listener(path, level="INFO", fmt=fmt, mode=mode) as listener:
+        pool = (
+            mplog.Pool(2, context=ctx)
+            if kind == "pool"
+            else mplog.ProcessPoolExecutor(2, mp_context=ctx)
+        )
+        with pool:
+            if kind == "pool":
+                results = pool.map_async(_ctx_workers.wait_for_debug, [30.0, 30.0], chunksize=1)
+            else:
+                futures = [pool.submit(_ctx_workers.wait_for_debug, 30.0) for _ in range(2)]
+            time.sleep(0.5)
+            changed_at = time.time()
+            listener.set_level("sub", "DEBUG")
+            seen = results.get(60) if kind == "pool" else [f.result(60) for f in futures]
+    assert all(0 < t - changed_at < 1.0 for t in seen), f"workers saw it after {seen}"
+    lines = path.read_text("utf-8").splitlines()
+    assert sum("debug enabled" in line for line in lines) == 2
+    for line in lines:
+        if " DEBUG " in line:
+            assert float(line.split()[0]) >= changed_at - 0.01, f"DEBUG shipped early: {line}"
+
+
+def test_set_level_on_a_stopped_listener_is_an_error(tmp_path: Path) -> None:
+    """set_level after stop() says the listener is not running."""
+    listener = mplog.setup_listener(tmp_path / "x.log")
+    listener.stop()
+    with pytest.raises(RuntimeError, match="not running"):
+        listener.set_level("x", "DEBUG")

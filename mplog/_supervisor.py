@@ -10,23 +10,20 @@ from __future__ import annotations
 import atexit
 import contextlib
 import logging
-import multiprocessing
 import os
 import secrets
 import shutil
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import weakref
 from dataclasses import replace
 from types import TracebackType
 from typing import Any, Literal
 
-from mplog import _client, _wire
+from mplog import _client, _hosts, _wire
 from mplog._client import Address, ShippingHandler, WorkerConfig
-from mplog._listener import ListenerLoop
 from mplog._routing import (
     DEFAULT_FORMAT,
     ConfigDestination,
@@ -39,39 +36,6 @@ from mplog._routing import (
 )
 
 Mode = Literal["thread", "process"]
-_START_TIMEOUT = 60.0
-
-
-def _bind(address: Address) -> tuple[socket.socket, Address]:
-    """Listen on ``address``; return the socket and the address as bound (real TCP port)."""
-    family = socket.AF_INET if isinstance(address, tuple) else socket.AF_UNIX
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.bind(address)
-        sock.listen(socket.SOMAXCONN)
-    except BaseException:
-        sock.close()
-        raise
-    bound = sock.getsockname()
-    return sock, (bound[0], bound[1]) if isinstance(address, tuple) else address
-
-
-def _serve_in_process(destination: Destination, address: Address, token: str, ready: Any) -> None:
-    """Entry point of the listener process."""
-    # Ctrl+C reaches the whole process group; main decides when the listener stops.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    try:
-        server, bound = _bind(address)
-        router = destination.build()
-    except Exception as exc:
-        try:
-            ready.send(("error", exc))
-        except Exception:
-            ready.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
-        return
-    ready.send(("ready", bound))
-    ready.close()
-    ListenerLoop(server, token, router).run()
 
 
 class Listener:
@@ -131,12 +95,17 @@ class Listener:
         if self._state != "new":
             raise RuntimeError("this Listener was already started; create a new one")
         token = secrets.token_hex(16)
-        address = self._requested_address or self._private_socket_path()
-        address = (
-            self._start_thread(address, token)
-            if self.mode == "thread"
-            else self._start_process(address, token)
-        )
+        address = self._requested_address
+        if address is None:
+            self._tempdir, address = _hosts.private_socket_path()
+        if self.mode == "thread":
+            self._runner, self._router, address = _hosts.start_thread(
+                self.destination, address, token
+            )
+        else:
+            self._runner, address = _hosts.start_process(
+                self.destination, address, token, self._mp_context
+            )
         self._config = replace(
             self._template,
             address=address,
@@ -149,64 +118,6 @@ class Listener:
         _running.add(self)
         atexit.register(self.stop)
         return self
-
-    def _private_socket_path(self) -> str:
-        self._tempdir = tempfile.mkdtemp(prefix="mplog-")
-        path = os.path.join(self._tempdir, "listener.sock")
-        if len(path) > 100:  # AF_UNIX paths are limited to ~104 bytes
-            shutil.rmtree(self._tempdir)
-            self._tempdir = tempfile.mkdtemp(prefix="mplog-", dir="/tmp")
-            path = os.path.join(self._tempdir, "listener.sock")
-        return path
-
-    def _start_thread(self, address: Address, token: str) -> Address:
-        router = self._router = self.destination.build()
-        try:
-            server, bound = _bind(address)
-        except BaseException:
-            router.close()
-            raise
-        loop = ListenerLoop(server, token, router)
-        self._runner = threading.Thread(target=self._run_loop, args=(loop,), daemon=True)
-        self._runner.name = "mplog-listener"
-        self._runner.start()
-        return bound
-
-    @staticmethod
-    def _run_loop(loop: ListenerLoop) -> None:
-        _client.listener_threads.add(threading.get_ident())
-        try:
-            loop.run()
-        finally:
-            _client.listener_threads.discard(threading.get_ident())
-
-    def _start_process(self, address: Address, token: str) -> Address:
-        ctx = self._mp_context or multiprocessing.get_context("spawn")
-        receiver, sender = ctx.Pipe(duplex=False)
-        process = ctx.Process(
-            target=_serve_in_process,
-            args=(self.destination, address, token, sender),
-            name="mplog-listener",
-        )
-        process.start()
-        sender.close()
-        self._runner = process
-        try:
-            if not receiver.poll(_START_TIMEOUT):
-                raise RuntimeError(f"the listener process did not start in {_START_TIMEOUT}s")
-            status, value = receiver.recv()
-        except EOFError:
-            process.join(5)
-            raise RuntimeError(
-                f"the listener process exited with code {process.exitcode} before it was ready"
-            ) from None
-        finally:
-            receiver.close()
-        if status == "error":
-            process.join(5)
-            raise value
-        bound: Address = tuple(value) if isinstance(value, (tuple, list)) else value
-        return bound
 
     def _install_in_main(self) -> None:
         assert self._config is not None
@@ -255,7 +166,7 @@ class Listener:
             self._result = self._ask(_wire.KIND_STOP, {"timeout": timeout}, timeout + 5.0)
             assert self._control is not None
             self._control.close()
-        self._join(timeout)
+        _hosts.join(self._runner, timeout)
         if "error" in self._result:
             sys.stderr.write(
                 f"mplog: the log listener failed ({self._result['error']}); records it could "
@@ -324,17 +235,6 @@ class Listener:
                         return _wire.decode(reply)
         except OSError as exc:
             return {"error": f"{type(exc).__name__}: {exc}"}
-
-    def _join(self, timeout: float) -> None:
-        runner = self._runner
-        runner.join(timeout + 5.0)
-        if isinstance(runner, threading.Thread) or not runner.is_alive():
-            return
-        runner.terminate()
-        runner.join(5.0)
-        if runner.is_alive():
-            runner.kill()
-            runner.join(5.0)
 
     def _forget_after_fork(self) -> None:
         """In a forked child: the listener is the parent's; never flush or close its handlers.

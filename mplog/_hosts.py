@@ -1,0 +1,134 @@
+"""Where the listener loop runs: a daemon thread of main, or a process of its own.
+
+Both bind the socket and build the handlers before reporting ready, so a bad destination
+fails ``setup_listener`` itself, before any worker starts.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import shutil
+import signal
+import socket
+import tempfile
+import threading
+from typing import Any
+
+from mplog import _client
+from mplog._client import Address
+from mplog._listener import ListenerLoop
+from mplog._routing import Destination, Router
+
+_START_TIMEOUT = 60.0
+
+
+def private_socket_path() -> tuple[str, str]:
+    """A socket path in a fresh private (0700) directory: ``(directory, path)``."""
+    directory = tempfile.mkdtemp(prefix="mplog-")
+    path = os.path.join(directory, "listener.sock")
+    if len(path) > 100:  # AF_UNIX paths are limited to ~104 bytes
+        shutil.rmtree(directory)
+        directory = tempfile.mkdtemp(prefix="mplog-", dir="/tmp")
+        path = os.path.join(directory, "listener.sock")
+    return directory, path
+
+
+def _bind(address: Address) -> tuple[socket.socket, Address]:
+    """Listen on ``address``; return the socket and the address as bound (real TCP port)."""
+    family = socket.AF_INET if isinstance(address, tuple) else socket.AF_UNIX
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.bind(address)
+        sock.listen(socket.SOMAXCONN)
+    except BaseException:
+        sock.close()
+        raise
+    bound = sock.getsockname()
+    return sock, (bound[0], bound[1]) if isinstance(address, tuple) else address
+
+
+def _serve_in_process(destination: Destination, address: Address, token: str, ready: Any) -> None:
+    """Entry point of the listener process."""
+    # Ctrl+C reaches the whole process group; main decides when the listener stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        server, bound = _bind(address)
+        router = destination.build()
+    except Exception as exc:
+        try:
+            ready.send(("error", exc))
+        except Exception:
+            ready.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+        return
+    ready.send(("ready", bound))
+    ready.close()
+    ListenerLoop(server, token, router).run()
+
+
+def start_thread(
+    destination: Destination, address: Address, token: str
+) -> tuple[threading.Thread, Router, Address]:
+    """Build the handlers here and run the loop in a daemon thread of this process."""
+    router = destination.build()
+    try:
+        server, bound = _bind(address)
+    except BaseException:
+        router.close()
+        raise
+    loop = ListenerLoop(server, token, router)
+    thread = threading.Thread(target=_run_loop, args=(loop,), name="mplog-listener", daemon=True)
+    thread.start()
+    return thread, router, bound
+
+
+def _run_loop(loop: ListenerLoop) -> None:
+    _client.listener_threads.add(threading.get_ident())
+    try:
+        loop.run()
+    finally:
+        _client.listener_threads.discard(threading.get_ident())
+
+
+def start_process(
+    destination: Destination, address: Address, token: str, ctx: Any
+) -> tuple[Any, Address]:
+    """Start the listener process from ``ctx`` (spawn by default); wait until it listens."""
+    ctx = ctx or multiprocessing.get_context("spawn")
+    receiver, sender = ctx.Pipe(duplex=False)
+    process = ctx.Process(
+        target=_serve_in_process,
+        args=(destination, address, token, sender),
+        name="mplog-listener",
+    )
+    process.start()
+    sender.close()
+    try:
+        if not receiver.poll(_START_TIMEOUT):
+            process.kill()
+            raise RuntimeError(f"the listener process did not start in {_START_TIMEOUT}s")
+        status, value = receiver.recv()
+    except EOFError:
+        process.join(5)
+        raise RuntimeError(
+            f"the listener process exited with code {process.exitcode} before it was ready"
+        ) from None
+    finally:
+        receiver.close()
+    if status == "error":
+        process.join(5)
+        raise value
+    bound: Address = tuple(value) if isinstance(value, (tuple, list)) else value
+    return process, bound
+
+
+def join(runner: threading.Thread | Any, timeout: float) -> None:
+    """Wait for the loop to end; a listener process that will not end is terminated."""
+    runner.join(timeout + 5.0)
+    if isinstance(runner, threading.Thread) or not runner.is_alive():
+        return
+    runner.terminate()
+    runner.join(5.0)
+    if runner.is_alive():
+        runner.kill()
+        runner.join(5.0)

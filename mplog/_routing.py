@@ -10,8 +10,10 @@ touching the process's global logger tree (in thread mode that tree belongs to t
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import logging.config
+import os
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -273,6 +275,32 @@ class ConfigDestination:
         _configure_handlers(configurator, cfg.get("handlers", {}))
         routes = {name: _route(cfg, section) for name, section in cfg.get("loggers", {}).items()}
         return Router(_route(cfg, cfg.get("root", {})), routes)
+
+
+def load_config_file(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Read a dictConfig dict from a ``.toml`` or ``.json`` file, with clear errors."""
+    suffix = os.path.splitext(os.fspath(path))[1].lower()
+    if suffix not in (".toml", ".json"):
+        raise ValueError(f"config file {os.fspath(path)!r}: use a .toml or .json file")
+    with open(path, "rb") as file:
+        try:
+            loaded = _toml_loads(file.read()) if suffix == ".toml" else json.load(file)
+        except ValueError as exc:
+            raise ValueError(f"config file {os.fspath(path)!r} is not valid: {exc}") from exc
+    if not isinstance(loaded, dict):
+        raise ValueError(f"config file {os.fspath(path)!r} must hold a table/object at the top")
+    return loaded
+
+
+def _toml_loads(data: bytes) -> Any:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        try:
+            import tomli as tomllib
+        except ImportError:
+            raise ValueError("TOML needs Python 3.11+, or `pip install tomli`") from None
+    return tomllib.loads(data.decode("utf-8"))
 
 
 def _configured(section: str, name: str, make: Callable[[Any], Any], spec: Any) -> Any:

@@ -32,6 +32,7 @@ from mplog._routing import (
     HandlersDestination,
     HandlerSource,
     Router,
+    load_config_file,
     to_level,
 )
 
@@ -297,7 +298,7 @@ def setup_listener(
     filename: str | os.PathLike[str] | None = None,
     *,
     handlers: HandlerSource | None = None,
-    config: dict[str, Any] | None = None,
+    config: dict[str, Any] | str | os.PathLike[str] | None = None,
     level: int | str | None = None,
     fmt: str = DEFAULT_FORMAT,
     datefmt: str | None = None,
@@ -316,8 +317,9 @@ def setup_listener(
 
     Give exactly one destination: ``filename`` (one file, UTF-8, appended; add ``console=True``
     or a level to echo to stderr), ``handlers`` (handler objects, or for ``mode="process"`` a
-    zero-argument function returning them) or ``config`` (a ``dictConfig`` dict applied in the
-    listener, per-logger routing included). ``level`` sets the root level in main, and so in
+    zero-argument function returning them) or ``config`` (a ``dictConfig`` dict, or the path
+    of a ``.toml`` or ``.json`` file holding one, applied in the listener, per-logger routing
+    included). ``level`` sets the root level in main, and so in
     every worker. ``mode="process"`` runs the listener in its own process (started from
     ``mp_context``, spawn by default). ``address`` picks the socket (a path, or ``(host, port)``
     for TCP); by default a private Unix socket.
@@ -348,7 +350,7 @@ def setup_listener(
 def _destination(
     filename: str | os.PathLike[str] | None,
     handlers: HandlerSource | None,
-    config: dict[str, Any] | None,
+    config: dict[str, Any] | str | os.PathLike[str] | None,
     console: bool | int | str,
     fmt: str,
     datefmt: str | None,
@@ -369,6 +371,8 @@ def _destination(
             )
         return HandlersDestination(handlers)
     if config is not None:
+        if isinstance(config, (str, os.PathLike)):
+            config = load_config_file(config)
         return ConfigDestination(config)
     if filename is None and console_level is None:
         raise ValueError(

@@ -122,13 +122,13 @@ def start_process(
     return process, bound
 
 
-def join(runner: threading.Thread | Any, timeout: float) -> None:
-    """Wait for the loop to end; a listener process that will not end is terminated."""
-    runner.join(timeout + 5.0)
+def join(runner: threading.Thread | Any, wait: float) -> None:
+    """Wait up to ``wait`` s for the loop to end; a listener process that won't is killed."""
+    runner.join(wait)
     if isinstance(runner, threading.Thread) or not runner.is_alive():
         return
     runner.terminate()
-    runner.join(5.0)
-    if runner.is_alive():
+    runner.join(1.0)
+    if runner.is_alive():  # stopped (SIGSTOP) or ignoring SIGTERM
         runner.kill()
         runner.join(5.0)

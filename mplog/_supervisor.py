@@ -17,6 +17,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import weakref
 from dataclasses import replace
 from types import TracebackType
@@ -164,10 +165,12 @@ class Listener:
         self._uninstall_from_main()
         self._release_sigterm()
         with self._control_lock:
-            self._result = self._ask(_wire.KIND_STOP, {"timeout": timeout}, timeout + 5.0)
+            # The loop drains for at most `timeout`, then closes the handlers and replies.
+            self._result = self._ask(_wire.KIND_STOP, {"timeout": timeout}, timeout + 2.0)
             assert self._control is not None
             self._control.close()
-        _hosts.join(self._runner, timeout)
+        # A loop that replied is about to end; one that did not is stuck or dead.
+        _hosts.join(self._runner, 5.0 if "error" not in self._result else 0.5)
         if "error" in self._result:
             sys.stderr.write(
                 f"mplog: the log listener failed ({self._result['error']}); records it could "
@@ -223,11 +226,13 @@ class Listener:
     def _ask(self, kind: int, body: dict[str, Any], timeout: float) -> dict[str, Any]:
         control = self._control
         assert control is not None
+        deadline = time.monotonic() + timeout
         try:
             control.settimeout(timeout)
             control.sendall(_wire.frame(kind, _wire.encode(body)))
             reader = _wire.FrameReader()
             while True:
+                control.settimeout(max(0.0, deadline - time.monotonic()))
                 data = control.recv(1 << 16)
                 if not data:
                     raise ConnectionError("the listener ended without reporting")

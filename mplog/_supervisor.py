@@ -60,6 +60,7 @@ class Listener:
         keep_level: int | str | None = None,
         block_timeout: float | None = 60.0,
         buffer_bytes: int | None = None,
+        live_levels: bool = True,
     ) -> None:
         if mode not in ("thread", "process"):
             raise ValueError(f"mode must be 'thread' or 'process', got {mode!r}")
@@ -71,6 +72,7 @@ class Listener:
             keep_level=None if keep_level is None else to_level(keep_level),
             block_timeout=block_timeout,
             buffer_bytes=buffer_bytes,
+            live_levels=live_levels,
         )
         self.destination = destination
         self.mode: Mode = mode
@@ -132,7 +134,9 @@ class Listener:
                 logging.getLogger(name or None).setLevel(level)
         if self._level is not None:
             root.setLevel(self._level)
-        self._handler = ShippingHandler(self._config)
+        # Main applies set_level() itself: no level-reader thread here, so that with
+        # mode="process" main stays free of threads and safe to fork.
+        self._handler = ShippingHandler(replace(self._config, live_levels=False))
         root.addHandler(self._handler)
         _client.set_active(self._config)
         self._catch_sigterm()
@@ -317,6 +321,7 @@ def setup_listener(
     keep_level: int | str | None = None,
     block_timeout: float | None = 60.0,
     buffer_bytes: int | None = None,
+    live_levels: bool = True,
 ) -> Listener:
     """Start a listener that writes every process's records to one destination.
 
@@ -333,6 +338,10 @@ def setup_listener(
     (``buffer_bytes``). When it is full, ``on_full="block"`` (default) makes the logging call
     wait, losing nothing; ``on_full="drop"`` drops records below ``keep_level`` (all, if None),
     counts them per level and reports them in a summary record and in :meth:`Listener.stats`.
+    ``live_levels`` (default True) lets :meth:`Listener.set_level` reach running workers; it
+    costs one small reader thread per worker (turn it off if workers fork children of their
+    own and must stay single-threaded).
+
     A call blocked for ``block_timeout`` seconds declares the listener stuck and sends that
     process's records to stderr instead. Returns the started :class:`Listener`.
     """
@@ -348,6 +357,7 @@ def setup_listener(
         keep_level=keep_level,
         block_timeout=block_timeout,
         buffer_bytes=buffer_bytes,
+        live_levels=live_levels,
     )
     return listener.start()
 

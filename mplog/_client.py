@@ -325,6 +325,8 @@ listener_threads: set[int] = set()
 
 
 def _after_fork_in_child() -> None:
+    # The parent's listener thread does not exist here, and its ident may be reused.
+    listener_threads.clear()
     for handler in list(_handlers):
         handler.after_fork_in_child()
 

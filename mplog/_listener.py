@@ -191,7 +191,7 @@ class ListenerLoop:
                 lines.append(self._on_line(peer, body))
                 continue
             self._write_lines(peer, lines)
-            if not self._on_frame(peer, kind, body):
+            if not self._accepted(peer, kind, body):
                 self._close(peer)
                 return
         self._write_lines(peer, lines)
@@ -208,6 +208,19 @@ class ListenerLoop:
             if self._router.write_lines(lines):
                 peer.written += len(lines)
             lines.clear()
+
+    def _accepted(self, peer: Peer, kind: int, body: bytes) -> bool:
+        """Handle one frame; False if the peer must be cut off (bad token, bad data)."""
+        try:
+            return self._on_frame(peer, kind, body)
+        except (ValueError, EOFError, TypeError, KeyError) as exc:
+            self._counts["rejected"] += 1
+            self._report(
+                logging.ERROR,
+                f"process {peer.pid} ({peer.name}) sent a frame that cannot be decoded "
+                f"({type(exc).__name__}: {exc}); its connection was closed",
+            )
+            return False
 
     def _on_frame(self, peer: Peer, kind: int, body: bytes) -> bool:
         if kind == _wire.KIND_RECORD and peer.pid is not None:
@@ -285,7 +298,7 @@ class ListenerLoop:
             self._deadline = time.monotonic() + timeout
 
     def _close(self, peer: Peer, *, cut: bool = False) -> None:
-        if peer.reader.pending:
+        if peer.reader.pending and peer.pid is not None:
             self._counts["torn_frames"] += 1
             self._report(
                 logging.WARNING,

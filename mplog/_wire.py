@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import marshal
 import struct
-from collections.abc import Iterator
 from typing import Any
 
 HEADER = struct.Struct("!IB")
@@ -139,20 +138,20 @@ class FrameReader:
         """Bytes of an incomplete frame held back (non-zero at EOF means a torn frame)."""
         return len(self._buffer)
 
-    def feed(self, data: bytes) -> Iterator[tuple[int, bytes]]:
-        """Add ``data`` and yield every frame it completes, as ``(kind, body)``."""
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        """Add ``data``; return every frame it completes, as ``(kind, body)``."""
         buffer = self._buffer
         buffer += data
         size = len(buffer)
         pos = 0
         header = HEADER.size
-        try:
-            while size - pos >= header:
-                length, kind = HEADER.unpack_from(buffer, pos)
-                end = pos + header + length
-                if end > size:
-                    break
-                yield kind, bytes(buffer[pos + header : end])
-                pos = end
-        finally:
-            del buffer[:pos]
+        frames = []
+        while size - pos >= header:
+            length, kind = HEADER.unpack_from(buffer, pos)
+            end = pos + header + length
+            if end > size:
+                break
+            frames.append((kind, bytes(buffer[pos + header : end])))
+            pos = end
+        del buffer[:pos]
+        return frames

@@ -1,0 +1,1 @@
+"""mplog's test suite (a package, so spawn and forkserver children can import its workers)."""

@@ -1,0 +1,106 @@
+"""Helpers shared by the test modules: log line format and parsing, bounded waits."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+#: Every origin field a test checks, separated by "|"; the message comes last.
+FIELDS = ("process", "processName", "threadName", "name", "levelname", "funcName", "lineno")
+FMT = "|".join(f"%({f})s" for f in FIELDS) + "|%(message)s"
+
+#: Sequence messages: "seq <tag> <pcount> <i>" where pcount counts records per process.
+SEQ = re.compile(r"^seq (?P<tag>\S+) (?P<pcount>\d+) (?P<i>\d+)$")
+
+TIMEOUT = 60.0
+
+
+def parse_line(line: str) -> dict[str, str]:
+    """Split one line written with :data:`FMT` into its fields (the message may contain '|')."""
+    parts = line.split("|", len(FIELDS))
+    assert len(parts) == len(FIELDS) + 1, f"malformed log line: {line!r}"
+    fields = dict(zip((*FIELDS, "message"), parts, strict=True))
+    assert fields["process"].isdigit(), f"malformed log line: {line!r}"
+    return fields
+
+
+def read_lines(path: Path | str) -> list[dict[str, str]]:
+    """Parse every line of a log file written with :data:`FMT`."""
+    text = Path(path).read_text(encoding="utf-8")
+    assert text == "" or text.endswith("\n"), "the file ends in the middle of a line"
+    return [parse_line(line) for line in text.splitlines()]
+
+
+def check_sequences(
+    lines: Iterable[dict[str, str]], expected: dict[str, int]
+) -> dict[str, list[tuple[int, int]]]:
+    """Assert every tag's "seq" records arrived exactly once, in order, from one process each.
+
+    ``expected`` maps tag -> number of records. Also checks that within each process the
+    per-process counter runs n, n+1, n+2, ... in file order (no loss, no reordering, no
+    duplicates across tags of that process). Returns the (pid, i) pairs per tag.
+    """
+    by_tag: dict[str, list[tuple[int, int]]] = defaultdict(list)
+    by_pid: dict[int, list[int]] = defaultdict(list)
+    for fields in lines:
+        match = SEQ.match(fields["message"])
+        if match is None:
+            continue
+        pid = int(fields["process"])
+        by_tag[match["tag"]].append((pid, int(match["i"])))
+        by_pid[pid].append(int(match["pcount"]))
+    assert sorted(by_tag) == sorted(expected), "unexpected or missing sequence tags"
+    for tag, count in expected.items():
+        seen = [i for _, i in by_tag[tag]]
+        assert seen == list(range(count)), f"tag {tag}: records lost, duplicated or reordered"
+        assert len({pid for pid, _ in by_tag[tag]}) == 1, f"tag {tag} came from several pids"
+    for pid, counts in by_pid.items():
+        first = counts[0]
+        assert counts == list(range(first, first + len(counts))), f"pid {pid}: order broken"
+    return dict(by_tag)
+
+
+def call_within(fn: Callable[[], Any], timeout: float = TIMEOUT, what: str = "call") -> None:
+    """Run a blocking call with no timeout of its own (Pool.join, shutdown) in a bounded way."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            fn()
+        except BaseException as exc:  # reported in the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout)
+    assert not thread.is_alive(), f"{what} did not finish within {timeout}s"
+    if errors:
+        raise errors[0]
+
+
+def close_pool(pool: Any, timeout: float = TIMEOUT) -> None:
+    """close() and join() a multiprocessing Pool within ``timeout``; terminate it otherwise."""
+    pool.close()
+    try:
+        call_within(pool.join, timeout, "Pool.join")
+    except AssertionError:
+        pool.terminate()
+        raise
+
+
+def shutdown_executor(executor: Any, timeout: float = TIMEOUT) -> None:
+    """shutdown(wait=True) a ProcessPoolExecutor within ``timeout``."""
+    call_within(lambda: executor.shutdown(wait=True), timeout, "executor.shutdown")
+
+
+def join_process(process: Any, timeout: float = TIMEOUT) -> None:
+    """Join a process within ``timeout``, killing it (and failing) if it is still alive."""
+    process.join(timeout)
+    if process.is_alive():
+        process.kill()
+        process.join(5)
+        raise AssertionError(f"process {process.pid} did not finish within {timeout}s")

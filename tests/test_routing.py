@@ -1,0 +1,207 @@
+"""Unit tests of mplog._routing: levels, the Router, and the three destinations."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from mplog._routing import (
+    ConfigDestination,
+    FileDestination,
+    HandlersDestination,
+    Route,
+    Router,
+    to_level,
+)
+
+
+class ListHandler(logging.Handler):
+    """Collects the messages it handles."""
+
+    def __init__(self, level: int = logging.NOTSET) -> None:
+        super().__init__(level)
+        self.messages: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+
+
+class RaisingHandler(logging.Handler):
+    """A handler whose handle() raises (as a broken filter would)."""
+
+    def handle(self, record: logging.LogRecord) -> bool:  # type: ignore[override]
+        raise RuntimeError("broken handler")
+
+
+class ErroringHandler(logging.Handler):
+    """A handler whose emit() fails and reports it through handleError (like a full disk)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            raise OSError("disk full")
+        except OSError:
+            self.handleError(record)
+
+
+def _rec(name: str, msg: str, level: int = logging.INFO) -> logging.LogRecord:
+    return logging.LogRecord(name, level, __file__, 1, msg, None, None)
+
+
+def test_to_level_accepts_numbers_and_names() -> None:
+    """to_level() takes numbers and level names in any case, and rejects anything else."""
+    assert to_level(15) == 15
+    assert to_level("debug") == logging.DEBUG
+    assert to_level("WARNING") == logging.WARNING
+    for bad in ("LOUD", True, None, 1.5):
+        with pytest.raises(ValueError, match="unknown logging level"):
+            to_level(bad)  # type: ignore[arg-type]
+
+
+def test_router_walks_hierarchy_and_honours_propagate() -> None:
+    """A record reaches the handlers of its logger and its ancestors up to the first
+    propagate=False route, then the root's only if propagation reached it."""
+    root, a, ab, quiet = ListHandler(), ListHandler(), ListHandler(), ListHandler()
+    router = Router(
+        Route((root,)),
+        {"a": Route((a,)), "a.b": Route((ab,)), "q": Route((quiet,), propagate=False)},
+    )
+    for name in ("a.b.c", "a", "q.x", "other", "root"):
+        assert router.handle(_rec(name, name))
+    assert ab.messages == ["a.b.c"]
+    assert a.messages == ["a.b.c", "a"]
+    assert quiet.messages == ["q.x"]
+    assert root.messages == ["a.b.c", "a", "other", "root"]
+
+
+def test_router_applies_handler_levels() -> None:
+    """Each handler's own level filters records, independently of the other handlers."""
+    everything, warnings = ListHandler(), ListHandler(logging.WARNING)
+    router = Router(Route((everything, warnings)))
+    router.handle(_rec("x", "info", logging.INFO))
+    router.handle(_rec("x", "error", logging.ERROR))
+    assert everything.messages == ["info", "error"]
+    assert warnings.messages == ["error"]
+
+
+def test_router_applies_logger_filters() -> None:
+    """A route's filters (objects or callables) drop records of that logger only."""
+    handler = ListHandler()
+    router = Router(
+        Route((handler,)),
+        {"f": Route((), filters=(lambda r: "keep" in r.getMessage(),))},
+    )
+    for name, msg in (("f", "keep 1"), ("f", "drop"), ("g", "drop is fine here")):
+        router.handle(_rec(name, msg))
+    assert handler.messages == ["keep 1", "drop is fine here"]
+
+
+def test_failing_handler_does_not_stop_others(capsys: pytest.CaptureFixture[str]) -> None:
+    """A handler that raises and one that reports errors through handleError are counted
+    and named once on stderr; the other handlers still get every record."""
+    good = ListHandler()
+    router = Router(Route((RaisingHandler(), ErroringHandler(), good)))
+    results = [router.handle(_rec("x", f"m{i}")) for i in range(3)]
+    assert good.messages == ["m0", "m1", "m2"]
+    assert results == [False, False, False]
+    assert router.errors == 6
+    err = capsys.readouterr().err
+    assert err.count("RaisingHandler") == 1 and err.count("ErroringHandler") == 1
+    assert "disk full" in err and "broken handler" in err
+    router.close()
+
+
+def test_router_close_closes_every_handler_even_if_one_fails() -> None:
+    """close() flushes and closes each handler once, going on past one that raises."""
+
+    class BadClose(ListHandler):
+        def close(self) -> None:
+            raise RuntimeError("cannot close")
+
+    closed: list[str] = []
+
+    class Tracking(ListHandler):
+        def close(self) -> None:
+            closed.append("yes")
+            super().close()
+
+    shared = Tracking()
+    router = Router(Route((BadClose(), shared)), {"a": Route((shared,))})
+    router.close()
+    assert closed == ["yes"]
+    assert router.errors == 1
+
+
+def test_file_destination_builds_file_and_console(tmp_path: Path) -> None:
+    """FileDestination writes formatted UTF-8 lines, escaping lone surrogates, and adds a
+    console handler at the requested level."""
+    path = tmp_path / "f.log"
+    router = FileDestination(str(path), console=logging.ERROR, fmt="%(name)s:%(message)s").build()
+    assert router.handle(_rec("n", "h\u00e9 \udcff"))
+    console = [h for h in router.handlers if not isinstance(h, logging.FileHandler)]
+    assert len(console) == 1 and console[0].level == logging.ERROR
+    router.close()
+    assert path.read_text(encoding="utf-8") == "n:h\u00e9 \\udcff\n"
+
+
+def test_file_destination_rejects_bad_style() -> None:
+    """An unknown format style is a clear ValueError at build time."""
+    with pytest.raises(ValueError, match="style"):
+        FileDestination("x.log", style="#").build()
+
+
+def test_handlers_destination_objects_and_factory() -> None:
+    """HandlersDestination uses handler objects as given, or calls a factory; anything
+    that is not a Handler is a TypeError."""
+    handler = ListHandler()
+    assert HandlersDestination([handler]).build().handlers == [handler]
+    assert HandlersDestination(lambda: [handler]).build().handlers == [handler]
+    with pytest.raises(TypeError, match=r"logging\.Handler"):
+        HandlersDestination(["not a handler"]).build()  # type: ignore[list-item]
+
+
+def test_config_destination_routes_like_dictconfig(tmp_path: Path) -> None:
+    """A dictConfig dict builds routes with per-logger handlers, propagate and filters,
+    and reports the levels it gives loggers."""
+    main_log, foo_log = tmp_path / "main.log", tmp_path / "foo.log"
+    config = {
+        "version": 1,
+        "formatters": {"f": {"format": "%(name)s %(message)s"}},
+        "filters": {"only_a": {"name": "foo.a"}},
+        "handlers": {
+            "main": {"class": "logging.FileHandler", "filename": str(main_log), "formatter": "f"},
+            "foo": {"class": "logging.FileHandler", "filename": str(foo_log), "formatter": "f"},
+            "mem": {"class": "logging.handlers.MemoryHandler", "capacity": 10, "target": "main"},
+        },
+        "loggers": {
+            "foo": {"handlers": ["foo"], "propagate": False, "level": "DEBUG"},
+            "bar": {"handlers": ["mem"], "filters": ["only_a"]},
+        },
+        "root": {"handlers": ["main"], "level": "INFO"},
+    }
+    destination = ConfigDestination(config)
+    assert destination.levels() == {"": logging.INFO, "foo": logging.DEBUG}
+    router = destination.build()
+    for name in ("foo", "foo.a", "app", "bar"):
+        router.handle(_rec(name, "m"))
+    router.close()
+    assert foo_log.read_text().splitlines() == ["foo m", "foo.a m"]
+    assert main_log.read_text().splitlines() == ["app m"]
+
+
+@pytest.mark.parametrize(
+    ("config", "error", "match"),
+    [
+        ({"version": 2}, ValueError, "version"),
+        ("not a dict", TypeError, "dictConfig"),
+        ({"version": 1, "incremental": True}, ValueError, "incremental"),
+        ({"version": 1, "root": {"handlers": ["nope"]}}, ValueError, "nope"),
+        ({"version": 1, "handlers": {"h": {"class": "no.such.Handler"}}}, ValueError, "'h'"),
+        ({"version": 1, "formatters": {"f": {"()": "no.such.fn"}}}, ValueError, "'f'"),
+    ],
+)
+def test_config_destination_errors(config: object, error: type[Exception], match: str) -> None:
+    """Invalid dictConfig dicts raise a clear error naming the problem, at creation or build."""
+    with pytest.raises(error, match=match):
+        ConfigDestination(config).build()  # type: ignore[arg-type]

@@ -1,0 +1,149 @@
+"""Unit tests of mplog._wire: framing, plain-data conversion, record encoding."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+
+import pytest
+
+from mplog import _wire
+from tests._workers import BadBoth, BadStr
+
+
+def _record(msg: object, args: object = None, **extra: object) -> logging.LogRecord:
+    record = logging.LogRecord("t", logging.INFO, __file__, 1, msg, args, None)  # type: ignore[arg-type]
+    record.__dict__.update(extra)
+    return record
+
+
+def test_frame_header_carries_length_and_kind() -> None:
+    """frame() writes a 5-byte header (big-endian length, kind) followed by the body."""
+    data = _wire.frame(_wire.KIND_RECORD, b"abc")
+    assert data == b"\x00\x00\x00\x03\x02abc"
+
+
+def test_frame_reader_splits_at_every_byte_boundary() -> None:
+    """Frames fed in two pieces cut at any byte come out whole, once, in order."""
+    frames = [
+        (_wire.KIND_HELLO, _wire.encode({"pid": 1})),
+        (_wire.KIND_RECORD, b""),
+        (_wire.KIND_RECORD, _wire.encode({"msg": "x" * 300})),
+        (_wire.KIND_BYE, b""),
+    ]
+    stream = b"".join(_wire.frame(kind, body) for kind, body in frames)
+    for cut in range(len(stream) + 1):
+        reader = _wire.FrameReader()
+        got = list(reader.feed(stream[:cut])) + list(reader.feed(stream[cut:]))
+        assert got == frames, f"cut at {cut}"
+        assert reader.pending == 0
+
+
+def test_frame_reader_byte_by_byte_and_pending() -> None:
+    """Feeding one byte at a time yields each frame when its last byte arrives; an
+    incomplete frame is reported as pending bytes."""
+    body = _wire.encode({"k": "v"})
+    stream = _wire.frame(_wire.KIND_RECORD, body) * 3
+    reader = _wire.FrameReader()
+    got = []
+    for i in range(len(stream)):
+        got.extend(reader.feed(stream[i : i + 1]))
+    assert got == [(_wire.KIND_RECORD, body)] * 3
+    list(reader.feed(stream[:7]))
+    assert reader.pending == 7
+
+
+def test_frame_reader_never_hands_out_a_frame_twice() -> None:
+    """feed() returns every complete frame once and keeps only the incomplete tail, even
+    when the caller stops using the frames after the first one (as the listener does when
+    it cuts a peer off)."""
+    stream = _wire.frame(2, b"a") + _wire.frame(2, b"b") + _wire.frame(2, b"cc")[:4]
+    reader = _wire.FrameReader()
+    frames = reader.feed(stream)
+    assert frames[0] == (2, b"a")
+    assert frames == [(2, b"a"), (2, b"b")]
+    assert reader.pending == 4
+    assert reader.feed(b"") == []
+    assert reader.feed(_wire.frame(2, b"cc")[4:]) == [(2, b"cc")]
+
+
+def test_decode_rejects_non_dict() -> None:
+    """decode() refuses a body that is not an encoded dict with a clear error."""
+    with pytest.raises(ValueError, match="expected a dict"):
+        _wire.decode(_wire.marshal.dumps([1, 2]))
+
+
+def test_plain_keeps_plain_values_and_renders_others() -> None:
+    """plain() keeps str/int/float/bool/None/bytes and containers of them, renders any
+    other object (and non-plain dict keys) with repr, and bounds nesting depth."""
+    value = {"a": [1, 2.5, (True, None, b"x")], 3: "s"}
+    assert _wire.plain(value) == value
+    lock = threading.Lock()
+    assert _wire.plain([lock]) == [repr(lock)]
+    assert _wire.plain({(1, 2): 1}) == {"(1, 2)": 1}
+    assert _wire.plain(BadBoth()).startswith("<unrepresentable BadBoth object")
+    deep: list[object] = []
+    cur = deep
+    for _ in range(100):
+        nxt: list[object] = []
+        cur.append(nxt)
+        cur = nxt
+    _wire.encode({"deep": _wire.plain(deep)})  # marshal accepts the bounded result
+
+
+def test_plain_subclasses_of_plain_types_are_rendered() -> None:
+    """Subclasses of plain types (an IntEnum, a str subclass) become plain values marshal
+    can encode, not objects the listener would need to import."""
+    import enum
+
+    class Color(enum.IntEnum):
+        RED = 1
+
+    out = _wire.plain(Color.RED)
+    _wire.encode({"x": out})
+    assert type(out) in (int, str)
+
+
+def test_render_message_fallbacks() -> None:
+    """render_message() returns getMessage(), or when it raises a readable rendering of msg
+    and args naming the failure, even when __repr__ raises too."""
+    assert _wire.render_message(_record("a %s", ("b",))) == "a b"
+    text = _wire.render_message(_record("x %s", (BadStr(),)))
+    assert "<BadStr repr>" in text
+    assert "message formatting failed: RuntimeError" in text
+    text = _wire.render_message(_record("x %s", (BadBoth(),)))
+    assert "unrepresentable BadBoth" in text
+    text = _wire.render_message(_record(BadBoth()))
+    assert "unrepresentable BadBoth" in text
+    text = _wire.render_message(_record("%d", ("nan",)))
+    assert "'%d'" in text and "'nan'" in text and "TypeError" in text
+
+
+def test_record_body_round_trip_and_caller_record_untouched() -> None:
+    """record_body() renders args, exc_info and odd extras to text; make_record() rebuilds
+    a record with the same fields; the caller's record is not modified."""
+    try:
+        raise KeyError("boom")
+    except KeyError:
+        exc_info = sys.exc_info()
+    lock = threading.Lock()
+    record = logging.LogRecord("n.m", logging.ERROR, "f.py", 42, "v=%s", (lock,), exc_info)
+    record.custom = lock
+    before = dict(record.__dict__)
+    rebuilt = _wire.make_record(_wire.decode(_wire.record_body(record)))
+    assert record.__dict__ == before
+    assert rebuilt.getMessage() == f"v={lock!r}"
+    assert rebuilt.args is None
+    assert rebuilt.exc_info is None
+    assert "Traceback" in rebuilt.exc_text and "KeyError: 'boom'" in rebuilt.exc_text
+    assert rebuilt.custom == repr(lock)
+    for attr in ("name", "levelno", "levelname", "lineno", "funcName", "process", "thread"):
+        assert getattr(rebuilt, attr) == getattr(record, attr)
+
+
+def test_record_body_keeps_text_exactly() -> None:
+    """Newlines, non-ASCII, lone surrogates and NUL bytes survive encoding unchanged."""
+    for text in ("a\nb\r\nc", "h\u00e9 \U0001f600", "x\udcffy", "n\x00l"):
+        rebuilt = _wire.make_record(_wire.decode(_wire.record_body(_record(text))))
+        assert rebuilt.getMessage() == text

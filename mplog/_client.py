@@ -233,6 +233,7 @@ class ShippingHandler(logging.Handler):
         )  # fmt: skip
         summary.mplog_dropped = dict(self._dropped)
         summary.processName = self._process_name
+        stamp(summary)  # formats may name %(task_id)s and the like
         data = _wire.frame(_wire.KIND_RECORD, _wire.record_body(summary))
         if wait:
             sock.sendall(data, _SEND_FLAGS)

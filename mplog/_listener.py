@@ -55,7 +55,7 @@ from mplog._routing import Router
 
 _RECV_SIZE = 1 << 18
 _SMALL_ROUND = 1 << 15
-_PAUSE = float(os.environ.get("MPLOG_PAUSE", "0.001"))
+_PAUSE = 0.001
 
 
 @dataclass

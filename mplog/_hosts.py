@@ -48,7 +48,9 @@ def _bind(address: Address) -> tuple[socket.socket, Address]:
     return sock, (bound[0], bound[1]) if isinstance(address, tuple) else address
 
 
-def _serve_in_process(destination: Destination, address: Address, token: str, ready: Any) -> None:
+def _serve_in_process(
+    destination: Destination, address: Address, token: str, ready: Any, tempdir: str | None
+) -> None:
     """Entry point of the listener process."""
     # Ctrl+C reaches the whole process group; main decides when the listener stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -63,7 +65,11 @@ def _serve_in_process(destination: Destination, address: Address, token: str, re
         return
     ready.send(("ready", bound))
     ready.close()
-    ListenerLoop(server, token, router).run()
+    try:
+        ListenerLoop(server, token, router).run()
+    finally:
+        if tempdir is not None:  # main may be gone (killed) and unable to remove it
+            shutil.rmtree(tempdir, ignore_errors=True)
 
 
 def start_thread(
@@ -91,14 +97,14 @@ def _run_loop(loop: ListenerLoop) -> None:
 
 
 def start_process(
-    destination: Destination, address: Address, token: str, ctx: Any
+    destination: Destination, address: Address, token: str, ctx: Any, tempdir: str | None
 ) -> tuple[Any, Address]:
     """Start the listener process from ``ctx`` (spawn by default); wait until it listens."""
     ctx = ctx or multiprocessing.get_context("spawn")
     receiver, sender = ctx.Pipe(duplex=False)
     process = ctx.Process(
         target=_serve_in_process,
-        args=(destination, address, token, sender),
+        args=(destination, address, token, sender, tempdir),
         name="mplog-listener",
     )
     process.start()

@@ -102,14 +102,11 @@ class Listener:
         address = self._requested_address
         if address is None:
             self._tempdir, address = _hosts.private_socket_path()
-        if self.mode == "thread":
-            self._runner, self._router, address = _hosts.start_thread(
-                self.destination, address, token
-            )
-        else:
-            self._runner, address = _hosts.start_process(
-                self.destination, address, token, self._mp_context
-            )
+        try:
+            address = self._start_loop(address, token)
+        except BaseException:
+            self._remove_socket()
+            raise
         self._config = replace(
             self._template,
             address=address,
@@ -122,6 +119,23 @@ class Listener:
         _running.add(self)
         atexit.register(self.stop)
         return self
+
+    def _start_loop(self, address: Address, token: str) -> Address:
+        if self.mode == "thread":
+            self._runner, self._router, bound = _hosts.start_thread(
+                self.destination, address, token
+            )
+        else:
+            self._runner, bound = _hosts.start_process(
+                self.destination, address, token, self._mp_context, self._tempdir
+            )
+        return bound
+
+    def _remove_socket(self) -> None:
+        if self._tempdir is not None:
+            shutil.rmtree(self._tempdir, ignore_errors=True)
+        elif isinstance(self._requested_address, str):
+            _unlink_quietly(self._requested_address)
 
     def _install_in_main(self) -> None:
         assert self._config is not None
@@ -180,10 +194,7 @@ class Listener:
                 f"mplog: the log listener failed ({self._result['error']}); records it could "
                 "not take were written to stderr by the processes that logged them\n"
             )
-        if self._tempdir is not None:
-            shutil.rmtree(self._tempdir, ignore_errors=True)
-        elif isinstance(self._requested_address, str):
-            _unlink_quietly(self._requested_address)
+        self._remove_socket()
         return self._result
 
     def _uninstall_from_main(self) -> None:

@@ -194,6 +194,20 @@ class ShippingHandler(logging.Handler):
         finally:
             self.release()
 
+    def announce_exits(self, pids: list[int], why: str) -> None:
+        """Tell the listener these processes are about to be ended on purpose, so their
+        streams' abrupt end is recorded as such rather than reported as a death."""
+        self.acquire()
+        try:
+            sock = self._sock or (None if self._failure else self._open())
+            if sock is not None:
+                body = _wire.encode({"pids": pids, "why": why})
+                sock.sendall(_wire.frame(_wire.KIND_EXITING, body), _SEND_FLAGS)
+        except OSError as exc:
+            self._give_up(self._reason(exc))
+        finally:
+            self.release()
+
     def _encode(self, record: logging.LogRecord) -> bytes:
         line_format = self.config.line_format
         if line_format is not None:
@@ -333,6 +347,14 @@ def _after_fork_in_child() -> None:
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def announce_exits(pids: list[int], why: str) -> None:
+    """Announce deliberate exits through this process's ShippingHandler, if it has one."""
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, ShippingHandler):
+            handler.announce_exits(pids, why)
+            return
 
 
 def set_active(config: WorkerConfig | None) -> None:

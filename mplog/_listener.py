@@ -37,7 +37,6 @@ import fcntl
 import functools
 import hmac
 import logging
-import os
 import selectors
 import socket
 import struct
@@ -49,7 +48,7 @@ from typing import Any
 
 from mplog import _wire
 from mplog._context import stamp
-from mplog._exitstatus import exit_status, peek_exit_status
+from mplog._deaths import Deaths
 from mplog._levels import levels_frame
 from mplog._routing import Router
 
@@ -92,14 +91,6 @@ def _level_name(levelno: int) -> str:
     return logging.getLevelName(levelno)
 
 
-@dataclass
-class _ExitWatch:
-    """A pidfd that turns readable when ``peer``'s process exits."""
-
-    peer: Peer
-    pidfd: int
-
-
 class ListenerLoop:
     """Accept connections on ``server`` and hand every record to ``router``.
 
@@ -124,6 +115,7 @@ class ListenerLoop:
         self._counts: Counter[str] = Counter()
         self._levels: dict[str, int] = {}
         self._workers: list[Peer] = []
+        self._deaths = Deaths(self._selector, self._report, local=server.family == socket.AF_UNIX)
 
     def run(self) -> None:
         """Serve until stopped and drained; always closes the handlers and replies."""
@@ -138,7 +130,8 @@ class ListenerLoop:
                     elif isinstance(key.data, Peer):
                         self._read(key.data)
                     else:
-                        self._on_exit(key.data)
+                        self._deaths.exited(key.data)
+                self._deaths.settle()
                 if 0 < self._round_bytes < _SMALL_ROUND and self._deadline is None:
                     # Waking up for a trickle costs more than the trickle: let records pile
                     # up briefly (the kernel buffers hold far more than this pause brings).
@@ -147,9 +140,10 @@ class ListenerLoop:
             self._shutdown()
 
     def _timeout(self) -> float:
-        if self._deadline is None:
-            return 1.0
-        return max(0.0, min(self._linger, self._deadline - time.monotonic()))
+        now = time.monotonic()
+        limit = 1.0 if self._deadline is None else min(self._linger, self._deadline - now)
+        due = self._deaths.next_due()
+        return max(0.0, limit if due is None else min(limit, due - now))
 
     def _finished(self) -> bool:
         if self._deadline is None:
@@ -229,6 +223,9 @@ class ListenerLoop:
             return self._on_hello(peer, _wire.decode(body))
         elif kind == _wire.KIND_BYE:
             peer.said_bye = True
+        elif kind == _wire.KIND_EXITING and peer.pid is not None:
+            notice = _wire.decode(body)
+            self._deaths.expect(list(notice["pids"]), str(notice["why"]))
         elif kind == _wire.KIND_LEVELS and peer is self._control:
             self._push_levels(_wire.decode(body)["levels"])
             self._reply(peer)
@@ -252,7 +249,7 @@ class ListenerLoop:
             self._control = peer
         else:
             self._workers.append(peer)
-            self._watch_exit(peer)
+            self._deaths.watch(peer)
             if self._levels:
                 _send_quietly(peer, levels_frame(self._levels.items()))
         return True
@@ -264,24 +261,6 @@ class ListenerLoop:
         for peer in self._peers.values():
             if peer.role == "worker":
                 _send_quietly(peer, frame)
-
-    def _watch_exit(self, peer: Peer) -> None:
-        # The stream's end is read only after its backlog, by which time the parent has
-        # usually reaped the process. A pidfd turns readable at the exit itself, while the
-        # status can still be peeked at. Only for local processes (AF_UNIX).
-        if self._server.family != socket.AF_UNIX or not hasattr(os, "pidfd_open"):
-            return
-        try:
-            pidfd = os.pidfd_open(peer.pid or 0)
-        except OSError:
-            return
-        self._selector.register(pidfd, selectors.EVENT_READ, _ExitWatch(peer, pidfd))
-
-    def _on_exit(self, watch: _ExitWatch) -> None:
-        self._selector.unregister(watch.pidfd)
-        os.close(watch.pidfd)
-        if not watch.peer.said_bye:
-            watch.peer.exit_status = peek_exit_status(watch.peer.pid or 0)
 
     def _on_record(self, peer: Peer, fields: dict[str, Any]) -> None:
         record = _wire.make_record(fields)
@@ -317,16 +296,7 @@ class ListenerLoop:
         elif peer.pid is None or peer.said_bye:
             peer.ended = "closed"
         else:
-            self._report_death(peer)
-
-    def _report_death(self, peer: Peer) -> None:
-        peer.ended = "died: " + (peer.exit_status or exit_status(peer.pid or 0, wait=0.05))
-        level = logging.INFO if "SIGTERM" in peer.ended else logging.WARNING
-        self._report(
-            level,
-            f"process {peer.pid} ({peer.name}) ended without closing its log stream "
-            f"({peer.ended[6:]}); {peer.received} records were received from it",
-        )
+            self._deaths.ended_without_goodbye(peer)
 
     def _report(self, level: int, message: str) -> None:
         """Log a record of the listener's own through the same handlers."""
@@ -361,9 +331,8 @@ class ListenerLoop:
         for peer in list(self._peers.values()):
             if peer is not self._control:
                 self._close(peer, cut=True)
-        for key in list(self._selector.get_map().values()):
-            if isinstance(key.data, _ExitWatch):
-                os.close(key.data.pidfd)
+        self._deaths.settle(everything=True)
+        self._deaths.close()
         self._selector.close()
         self._server.close()
         self._router.close()

@@ -17,7 +17,7 @@ import multiprocessing.pool
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from mplog._client import WorkerConfig, active_config, configure_worker
+from mplog._client import WorkerConfig, active_config, announce_exits, configure_worker
 from mplog._context import set_worker_index
 from mplog._tasks import MappedTask, Task
 
@@ -148,9 +148,10 @@ def _is_mapped_chunk(fn: Any) -> bool:
 
 
 class _NumberedTasks:
-    """Mixin for a ``multiprocessing.pool.Pool`` class: every call and item is a task.
+    """Mixin for a ``multiprocessing.pool.Pool`` class: every call and item is a task, and
+    ``terminate()`` (also run by ``with``) is announced to the listener.
 
-    Every public method goes through one of these four.
+    Every public method that runs tasks goes through one of these four.
     """
 
     _mplog_task_ids: Iterator[int]
@@ -167,6 +168,12 @@ class _NumberedTasks:
         adapter = MappedTask(func, star=mapper is module.starmapstar)
         pairs = list(_numbered(self._mplog_task_ids, iterable))
         return super()._map_async(adapter, pairs, module.mapstar, *rest, **kw)  # type: ignore[misc]
+
+    def terminate(self) -> None:
+        """Terminate the workers; their streams' end is recorded, not reported as deaths."""
+        workers = getattr(self, "_pool", [])
+        announce_exits([p.pid for p in workers if p.pid and p.exitcode is None], "Pool.terminate()")
+        super().terminate()  # type: ignore[misc]
 
     def imap(self, func: Callable[..., Any], iterable: Iterable[Any], *rest: Any, **kw: Any) -> Any:
         pairs = _numbered(self._mplog_task_ids, iterable)

@@ -36,6 +36,8 @@ KIND_LINE = 7
 #: Logger levels changed: pushed by the listener to every process (and asked for by the
 #: controller).
 KIND_LEVELS = 8
+#: A process announces that it is about to end some of its children on purpose.
+KIND_EXITING = 9
 LINE_LEVEL = struct.Struct("!H")
 
 _PLAIN = frozenset({str, int, float, bool, type(None), bytes})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from collections import defaultdict
@@ -104,3 +105,19 @@ def join_process(process: Any, timeout: float = TIMEOUT) -> None:
         process.kill()
         process.join(5)
         raise AssertionError(f"process {process.pid} did not finish within {timeout}s")
+
+
+class ListHandler(logging.Handler):
+    """Collects the records it handles (a thread listener's handlers live in this process)."""
+
+    def __init__(self, level: int = logging.NOTSET) -> None:
+        super().__init__(level)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    @property
+    def messages(self) -> list[str]:
+        """The messages of the records handled so far."""
+        return [record.getMessage() for record in self.records]

@@ -36,6 +36,20 @@ def _start(ctx: Any, target: Any, *args: Any) -> Any:
     return process
 
 
+def _stop_promptly(listener: mplog.Listener) -> dict[str, Any]:
+    started = time.monotonic()
+    stats = listener.stop()
+    assert time.monotonic() - started < 5.0, "stop() did not return promptly"
+    return stats
+
+
+def _clean_up(listener: mplog.Listener, processes: list[Any]) -> None:
+    listener.stop()
+    for process in processes:
+        if process.is_alive():
+            process.kill()
+
+
 def test_sigkill_in_a_storm(ctx: Any, mode: str, log_path: Path) -> None:
     """A worker SIGKILLed mid-storm costs nothing but its own unsent records.
 
@@ -59,14 +73,9 @@ def test_sigkill_in_a_storm(ctx: Any, mode: str, log_path: Path) -> None:
         for process in survivors:
             join_process(process, 60)
             assert process.exitcode == 0
-        started = time.monotonic()
-        stats = listener.stop()
-        assert time.monotonic() - started < 5.0, "stop() did not return promptly"
+        stats = _stop_promptly(listener)
     finally:
-        listener.stop()
-        for process in processes:
-            if process.is_alive():
-                process.kill()
+        _clean_up(listener, processes)
 
     lines = read_lines(log_path)
     by_tag = _faults.seq_by_tag(lines)
@@ -121,14 +130,9 @@ def test_sigkill_while_blocked_mid_send(ctx: Any, mode: str, tmp_path: Path) -> 
         victim.join(10)
         for process in survivors:
             join_process(process, 60)
-        started = time.monotonic()
-        stats = listener.stop()
-        assert time.monotonic() - started < 5.0, "stop() did not return promptly"
+        stats = _stop_promptly(listener)
     finally:
-        listener.stop()
-        for process in processes:
-            if process.is_alive():
-                process.kill()
+        _clean_up(listener, processes)
 
     lines = read_lines(path)
     by_tag = _faults.seq_by_tag(lines)

@@ -16,19 +16,9 @@ import pytest
 from mplog import _wire
 from mplog._listener import ListenerLoop
 from mplog._routing import Route, Router
+from tests._helpers import ListHandler
 
 TOKEN = "t" * 32
-
-
-class ListHandler(logging.Handler):
-    """Collects the records it handles."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
 
 
 class Harness:

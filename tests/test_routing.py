@@ -15,17 +15,7 @@ from mplog._routing import (
     Router,
     to_level,
 )
-
-
-class ListHandler(logging.Handler):
-    """Collects the messages it handles."""
-
-    def __init__(self, level: int = logging.NOTSET) -> None:
-        super().__init__(level)
-        self.messages: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.messages.append(record.getMessage())
+from tests._helpers import ListHandler
 
 
 class RaisingHandler(logging.Handler):

@@ -18,18 +18,7 @@ import mplog
 from mplog import _client, _supervisor, _wire
 from mplog._routing import FileDestination
 from tests import _workers
-from tests._helpers import FMT, TIMEOUT, check_sequences, join_process, read_lines
-
-
-class ListHandler(logging.Handler):
-    """Collects the records it handles (thread mode: the listener runs in this process)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.records: list[logging.LogRecord] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.records.append(record)
+from tests._helpers import FMT, TIMEOUT, ListHandler, check_sequences, join_process, read_lines
 
 
 def _spawn_log(tag: str, n: int) -> int:

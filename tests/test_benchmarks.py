@@ -1,0 +1,137 @@
+"""The benchmark suite's machinery on a tiny size (2 workers x 200 records, one repetition).
+
+Benchmarks are never timed assertions: these tests only prove that the suite runs, that
+correct output passes its verification, and that damaged output is reported as a failure
+with its lost/corrupt counts rather than as a speed. Variants whose optional package is not
+installed are skipped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from benchmarks import cli, report
+from benchmarks.harness import Trial, run_trial
+from benchmarks.suite import Plan, run_suite
+from benchmarks.variants import ALL, REFERENCE, by_name
+
+WORKERS = 2
+RECORDS = 200
+
+
+def _variant(name: str):  # type: ignore[no-untyped-def]
+    """The variant called ``name``, skipping the test if its package is missing."""
+    (variant,) = by_name([name])
+    if variant.requires is not None:
+        pytest.importorskip(variant.requires)
+    return variant
+
+
+@pytest.mark.parametrize("name", ["cookbook-thread", "separate-files", "mplog-thread", "loguru"])
+def test_variant_output_verifies(name: str) -> None:
+    """One tiny run of each of these variants finishes and its output verifies."""
+    trial = run_trial(_variant(name), "fork", WORKERS, RECORDS)
+    assert trial.ok, trial.problems()
+    assert trial.verdict is not None
+    assert trial.verdict.lines == WORKERS * RECORDS
+    assert trial.rate > 0 and trial.cpu_us > 0 and trial.p99_us > 0
+
+
+def test_mplog_process_listener_under_spawn_verifies() -> None:
+    """mplog with a listener process and spawned workers passes verification too."""
+    trial = run_trial(_variant("mplog-process"), "spawn", WORKERS, RECORDS)
+    assert trial.ok, trial.problems()
+
+
+def test_suite_runs_and_reports_every_cell() -> None:
+    """The suite runs every variant of a plan and the report shows each cell as verified."""
+    variants = [_variant("cookbook-thread"), _variant("mplog-pool")]
+    trials = run_suite(Plan(variants, ["fork"], [WORKERS], RECORDS, 1))
+    assert [t.variant for t in trials] == ["cookbook-thread", "mplog-pool"]
+    assert all(t.ok for t in trials), [t.problems() for t in trials]
+    rows = report.rows(report.collect(trials), variants, REFERENCE)
+    assert [row[-1] for row in rows] == ["ok", "ok"]
+    assert rows[0][5] == "1.00"  # the reference against itself
+
+
+def test_command_line_writes_the_markdown_report(tmp_path: Path) -> None:
+    """``python -m benchmarks`` with tiny sizes exits 0 and writes the Markdown table."""
+    status = cli.main(
+        ["--workers", str(WORKERS), "--records", str(RECORDS), "--reps", "1"]
+        + ["--methods", "fork", "--variants", "cookbook-thread,mplog-thread"]
+        + ["--out", str(tmp_path), "--no-plot"]
+    )
+    assert status == 0
+    (markdown,) = tmp_path.glob("*.md")
+    text = markdown.read_text(encoding="utf-8")
+    assert "| fork | 2 | mplog-thread |" in text
+    assert "FAILED" not in text
+
+
+def _drop_line(files: list[Path]) -> None:
+    lines = files[0].read_bytes().splitlines(keepends=True)
+    del lines[10]
+    files[0].write_bytes(b"".join(lines))
+
+
+def _tear_line(files: list[Path]) -> None:
+    lines = files[0].read_bytes().splitlines(keepends=True)
+    lines[20] = lines[20][: len(lines[20]) // 2] + b"\n"
+    files[0].write_bytes(b"".join(lines))
+
+
+def _duplicate_line(files: list[Path]) -> None:
+    lines = files[0].read_bytes().splitlines(keepends=True)
+    files[0].write_bytes(b"".join([*lines, lines[5]]))
+
+
+def _swap_lines(files: list[Path]) -> None:
+    lines = files[0].read_bytes().splitlines(keepends=True)
+    task = lines[0].split(b" task ")[1].split()[0]
+    same = [i for i, line in enumerate(lines) if line.split(b" task ")[1].split()[0] == task]
+    first, second = same[3], same[7]
+    lines[first], lines[second] = lines[second], lines[first]
+    files[0].write_bytes(b"".join(lines))
+
+
+@pytest.mark.parametrize(
+    ("damage", "problem"),
+    [
+        (_drop_line, "lost"),
+        (_tear_line, "corrupt"),
+        (_duplicate_line, "duplicated"),
+        (_swap_lines, "reordered"),
+    ],
+)
+def test_damaged_output_is_reported_as_failed(
+    damage: Callable[[list[Path]], None], problem: str
+) -> None:
+    """A deliberately damaged log file fails verification, with the problem counted, and
+    the report shows the cell as FAILED instead of a records/s figure."""
+    trial = run_trial(_variant("mplog-thread"), "fork", WORKERS, RECORDS, tamper=damage)
+    assert not trial.ok
+    assert trial.verdict is not None
+    assert getattr(trial.verdict, problem) >= 1
+    assert problem in trial.problems()
+    (row,) = report.rows(report.collect([trial]), ALL, REFERENCE)
+    assert row[3] == "FAILED" and row[-1].startswith("FAILED")
+
+
+def test_lost_records_are_a_failure_not_a_speed() -> None:
+    """A run that loses records (multiprocessing-logging under spawn) is a failure."""
+    trial = run_trial(_variant("mp-logging"), "spawn", WORKERS, RECORDS)
+    assert not trial.ok
+    assert trial.verdict is not None and trial.verdict.lost == WORKERS * RECORDS
+
+
+def _failed_trial() -> Trial:
+    return Trial("x", "fork", 2, 10, 0, seconds=1.0, error="RuntimeError: boom")
+
+
+def test_a_variant_that_raises_is_failed() -> None:
+    """A run that raised reports its error as the failure."""
+    assert not _failed_trial().ok
+    assert _failed_trial().problems() == "RuntimeError: boom"

@@ -8,14 +8,18 @@ from mplog._client import ShippingHandler, WorkerConfig, configure_worker
 from mplog._context import context
 from mplog._pools import Pool, Process, ProcessPoolExecutor
 from mplog._routing import DEFAULT_FORMAT
-from mplog._supervisor import Listener, setup_listener
+from mplog._setup import setup_listener
+from mplog._supervisor import Listener
+from mplog.handlers import JsonFormatter, RotatingHandler
 
 __all__ = [
     "DEFAULT_FORMAT",
+    "JsonFormatter",
     "Listener",
     "Pool",
     "Process",
     "ProcessPoolExecutor",
+    "RotatingHandler",
     "ShippingHandler",
     "WorkerConfig",
     "configure_worker",

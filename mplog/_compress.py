@@ -14,6 +14,7 @@ from __future__ import annotations
 import bz2
 import contextlib
 import gzip
+import io
 import lzma
 import os
 import queue
@@ -22,11 +23,11 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import BinaryIO, NamedTuple
+from typing import NamedTuple
 
 #: Arguments of a codec's ``open``: the raw output file, the original file's base name (gzip
 #: stores it in its header) and its modification time.
-Opener = Callable[[BinaryIO, str, float], BinaryIO]
+Opener = Callable[[io.BufferedWriter, str, float], io.BufferedIOBase]
 Job = Callable[[], object]
 
 _COPY_CHUNK = 1 << 20
@@ -41,17 +42,17 @@ class Codec(NamedTuple):
     open: Opener
 
 
-def _gzip(raw: BinaryIO, name: str, mtime: float) -> BinaryIO:
+def _gzip(raw: io.BufferedWriter, name: str, mtime: float) -> io.BufferedIOBase:
     # Level 6 (gzip's own default) is about twice as fast as Python's default of 9 on logs,
     # for a file a few percent larger.
     return gzip.GzipFile(name, "wb", compresslevel=6, fileobj=raw, mtime=int(mtime))
 
 
-def _bz2(raw: BinaryIO, name: str, mtime: float) -> BinaryIO:
+def _bz2(raw: io.BufferedWriter, name: str, mtime: float) -> io.BufferedIOBase:
     return bz2.BZ2File(raw, "wb")
 
 
-def _lzma(raw: BinaryIO, name: str, mtime: float) -> BinaryIO:
+def _lzma(raw: io.BufferedWriter, name: str, mtime: float) -> io.BufferedIOBase:
     return lzma.LZMAFile(raw, "wb", format=lzma.FORMAT_XZ)
 
 

@@ -21,6 +21,7 @@ _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {
     "worker_index",
     "task_id",
     "task_name",
+    "mplog_exc",
 }
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 

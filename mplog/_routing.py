@@ -19,6 +19,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from mplog._jsonlines import JsonFormatter
+from mplog._rotation import RotatingHandler
+
 DEFAULT_FORMAT = "%(asctime)s %(processName)s[%(process)d] %(name)s %(levelname)s %(message)s"
 
 
@@ -97,10 +100,10 @@ class Router:
         ok = True
         for handler in self._line_handlers:
             level = handler.level
-            data = b"".join(line for levelno, line in lines if levelno >= level)
-            if data:
+            wanted = [line for levelno, line in lines if levelno >= level]
+            if wanted:
                 try:
-                    _append(handler.stream, data)
+                    _append(handler, wanted)
                 except Exception as exc:
                     self._failed(handler, exc)
                     ok = False
@@ -151,7 +154,13 @@ class Router:
                 self._failed(handler, exc)
 
 
-def _append(stream: Any, data: bytes) -> None:
+def _append(handler: logging.StreamHandler[Any], lines: list[bytes | memoryview]) -> None:
+    append_lines = getattr(handler, "append_lines", None)
+    if append_lines is not None:  # a rotating file counts and rotates between lines
+        append_lines(lines)
+        return
+    stream = handler.stream
+    data = b"".join(lines)
     stream.flush()  # whatever a record wrote through the text layer goes first
     binary = getattr(stream, "buffer", None)
     if binary is None:
@@ -185,28 +194,42 @@ class FileDestination:
     datefmt: str | None = None
     style: str = "%"
     file_mode: str = "a"
+    #: RotatingHandler keyword arguments (empty: a plain FileHandler).
+    rotation: tuple[tuple[str, Any], ...] = ()
+    json: bool = False
+
+    def __post_init__(self) -> None:
+        _formatter(self.fmt, self.datefmt, self.style)  # a bad style fails here, in main
+        if self.rotation:
+            RotatingHandler.check_options(**dict(self.rotation))
 
     def build(self) -> Router:
         """Open the file (and console) handlers."""
-        formatter = _formatter(self.fmt, self.datefmt, self.style)
+        text = _formatter(self.fmt, self.datefmt, self.style)
         handlers: list[logging.StreamHandler[Any]] = []
         if self.filename is not None:
-            handlers.append(
-                logging.FileHandler(
-                    self.filename, self.file_mode, encoding="utf-8", errors="backslashreplace"
-                )
-            )
+            file = self._file_handler()
+            file.setFormatter(JsonFormatter() if self.json else text)
+            handlers.append(file)
         if self.console is not None:
             console = logging.StreamHandler(sys.stderr)
             console.setLevel(self.console)
+            console.setFormatter(text)
             handlers.append(console)
-        for handler in handlers:
-            handler.setFormatter(formatter)
-        return Router(Route(tuple(handlers)), line_handlers=handlers)
+        # JSON needs the record's fields, not a finished line: processes ship records then.
+        return Router(Route(tuple(handlers)), line_handlers=() if self.json else handlers)
+
+    def _file_handler(self) -> logging.FileHandler:
+        assert self.filename is not None
+        if self.rotation:
+            return RotatingHandler(self.filename, mode=self.file_mode, **dict(self.rotation))
+        return logging.FileHandler(
+            self.filename, self.file_mode, encoding="utf-8", errors="backslashreplace"
+        )
 
     def line_format(self) -> tuple[str, str | None, str] | None:
         """The format processes use to ship finished lines to this destination."""
-        return (self.fmt, self.datefmt, self.style)
+        return None if self.json else (self.fmt, self.datefmt, self.style)
 
 
 HandlerSource = Iterable[logging.Handler] | Callable[[], Iterable[logging.Handler]]

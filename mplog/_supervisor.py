@@ -26,14 +26,9 @@ from typing import Any, Literal
 from mplog import _client, _hosts, _wire
 from mplog._client import Address, ShippingHandler, WorkerConfig
 from mplog._routing import (
-    DEFAULT_FORMAT,
     ConfigDestination,
     Destination,
-    FileDestination,
-    HandlersDestination,
-    HandlerSource,
     Router,
-    load_config_file,
     to_level,
 )
 
@@ -312,100 +307,6 @@ def _unlink_quietly(path: str) -> None:
 
 
 _running: weakref.WeakSet[Listener] = weakref.WeakSet()
-
-
-def setup_listener(
-    filename: str | os.PathLike[str] | None = None,
-    *,
-    handlers: HandlerSource | None = None,
-    config: dict[str, Any] | str | os.PathLike[str] | None = None,
-    level: int | str | None = None,
-    fmt: str = DEFAULT_FORMAT,
-    datefmt: str | None = None,
-    style: str = "%",
-    console: bool | int | str = False,
-    mode: Mode = "thread",
-    address: Address | None = None,
-    mp_context: Any = None,
-    stop_timeout: float = 10.0,
-    on_full: str = "block",
-    keep_level: int | str | None = None,
-    block_timeout: float | None = 60.0,
-    buffer_bytes: int | None = None,
-    live_levels: bool = True,
-) -> Listener:
-    """Start a listener that writes every process's records to one destination.
-
-    Give exactly one destination: ``filename`` (one file, UTF-8, appended; add ``console=True``
-    or a level to echo to stderr), ``handlers`` (handler objects, or for ``mode="process"`` a
-    zero-argument function returning them) or ``config`` (a ``dictConfig`` dict, or the path
-    of a ``.toml`` or ``.json`` file holding one, applied in the listener, per-logger routing
-    included). ``level`` sets the root level in main, and so in
-    every worker. ``mode="process"`` runs the listener in its own process (started from
-    ``mp_context``, spawn by default). ``address`` picks the socket (a path, or ``(host, port)``
-    for TCP); by default a private Unix socket.
-
-    Each process's unwritten records are bounded by its stream's kernel buffer
-    (``buffer_bytes``). When it is full, ``on_full="block"`` (default) makes the logging call
-    wait, losing nothing; ``on_full="drop"`` drops records below ``keep_level`` (all, if None),
-    counts them per level and reports them in a summary record and in :meth:`Listener.stats`.
-    ``live_levels`` (default True) lets :meth:`Listener.set_level` reach running workers; it
-    costs one small reader thread per worker (turn it off if workers fork children of their
-    own and must stay single-threaded).
-
-    A call blocked for ``block_timeout`` seconds declares the listener stuck and sends that
-    process's records to stderr instead. Returns the started :class:`Listener`.
-    """
-    destination = _destination(filename, handlers, config, console, fmt, datefmt, style, mode)
-    listener = Listener(
-        destination,
-        mode=mode,
-        address=address,
-        level=level,
-        mp_context=mp_context,
-        stop_timeout=stop_timeout,
-        on_full=on_full,
-        keep_level=keep_level,
-        block_timeout=block_timeout,
-        buffer_bytes=buffer_bytes,
-        live_levels=live_levels,
-    )
-    return listener.start()
-
-
-def _destination(
-    filename: str | os.PathLike[str] | None,
-    handlers: HandlerSource | None,
-    config: dict[str, Any] | str | os.PathLike[str] | None,
-    console: bool | int | str,
-    fmt: str,
-    datefmt: str | None,
-    style: str,
-    mode: Mode,
-) -> Destination:
-    given = [
-        n for n, v in (("filename", filename), ("handlers", handlers), ("config", config)) if v
-    ]
-    if len(given) > 1:
-        raise ValueError(f"give one destination, not {' and '.join(given)}")
-    console_level = None if console is False else (0 if console is True else to_level(console))
-    if handlers is not None:
-        if mode == "process" and not callable(handlers):
-            raise TypeError(
-                "mode='process' builds the handlers in the listener process: pass a "
-                "zero-argument function that returns them (handlers=make_handlers), or config="
-            )
-        return HandlersDestination(handlers)
-    if config is not None:
-        if isinstance(config, (str, os.PathLike)):
-            config = load_config_file(config)
-        return ConfigDestination(config)
-    if filename is None and console_level is None:
-        raise ValueError(
-            "setup_listener() needs a destination: a filename, handlers=, config= or console=True"
-        )
-    path = None if filename is None else os.path.abspath(os.fspath(filename))
-    return FileDestination(path, console_level, fmt, datefmt, style)
 
 
 def _after_fork_in_child() -> None:

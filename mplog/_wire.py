@@ -18,6 +18,8 @@ import marshal
 import struct
 from typing import Any
 
+from mplog._exceptions import summarize
+
 HEADER = struct.Struct("!IB")
 #: A process introduces itself: pid, name, role and the listener's token.
 KIND_HELLO = 1
@@ -112,6 +114,9 @@ def record_body(record: logging.LogRecord) -> bytes:
     fields.pop("message", None)
     if record.exc_info:
         fields["exc_text"] = record.exc_text or _EXC_FORMATTER.formatException(record.exc_info)
+        error = record.exc_info[1]
+        if error is not None:  # the structure too, for JSON and error trackers
+            fields["mplog_exc"] = summarize((type(error), error, record.exc_info[2]))
         fields["exc_info"] = None
     for key, value in fields.items():
         if type(value) not in _PLAIN:

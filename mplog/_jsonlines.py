@@ -1,0 +1,212 @@
+"""JSON lines: a ``logging.Formatter`` writing each record as one JSON object on one line.
+
+Every line parses, whatever the record holds. The fast encoder (orjson when installed, else
+the stdlib's C encoder) is tried first; if it refuses the record (an object it cannot encode,
+a lone surrogate, NaN, a cycle, an int beyond 64 bits for orjson), the record is made plain
+and encoded again with the stdlib:
+
+* objects JSON has no type for become text: ``datetime``/``date``/``time`` their ISO form,
+  ``set``/``frozenset`` a list, ``bytes`` UTF-8 text (``\\xNN`` for invalid bytes), anything
+  else its ``repr()`` (or a placeholder naming its type when ``repr()`` raises);
+* NaN and infinities become ``null``: orjson does so natively, and a number field that stays
+  a number or null keeps schema'd stores (Elasticsearch, BigQuery) from rejecting the line;
+* lone surrogates become the text ``\\udcxx`` (a backslash and the code point, as mplog's
+  text files write them), since a strict parser rejects a lone surrogate escape;
+* non-ASCII text is written as is (UTF-8), not as ``\\u`` escapes;
+* dict keys that are not strings become text; nesting deeper than 32 levels (cycles
+  included) is cut off with the ``repr()`` of what is left.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import math
+from collections.abc import Callable
+from typing import Any
+
+from mplog import _exceptions
+from mplog._wire import render_message, safe_repr
+
+#: A structured exception summary a record may carry instead of needing its text parsed.
+EXC_FIELD = "mplog_exc"
+#: Attributes every LogRecord has: everything else on a record is an ``extra=`` or context field.
+STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", EXC_FIELD}
+_ORIGIN = (
+    "process",
+    "processName",
+    "thread",
+    "threadName",
+    "module",
+    "funcName",
+    "lineno",
+    "pathname",
+)
+_MAX_DEPTH = 32
+_SCALARS = (int, bool, type(None))
+
+Dumps = Callable[[dict[str, Any]], str]
+
+
+def to_json_value(obj: Any) -> Any:
+    """A JSON-ready stand-in for an object no encoder knows (the encoders' ``default``)."""
+    if isinstance(obj, (dt.datetime, dt.date, dt.time)):
+        return obj.isoformat()
+    if isinstance(obj, (set, frozenset)):
+        return list(obj)
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return bytes(obj).decode("utf-8", "backslashreplace")
+    return safe_repr(obj)
+
+
+# Built once: json.dumps() with any non-default argument builds a new encoder on every call.
+_ENCODER = json.JSONEncoder(
+    ensure_ascii=False, allow_nan=False, default=to_json_value, separators=(",", ":")
+)
+
+
+def _stdlib_dumps(payload: dict[str, Any]) -> str:
+    text = _ENCODER.encode(payload)
+    if not text.isascii():
+        text.encode("utf-8")  # a lone surrogate raises here: take the slow path
+    return text
+
+
+def _orjson_dumps() -> Dumps | None:
+    try:
+        import orjson
+    except ImportError:
+        return None
+    option = orjson.OPT_NON_STR_KEYS
+
+    def dumps(payload: dict[str, Any]) -> str:
+        return orjson.dumps(payload, default=to_json_value, option=option).decode("utf-8")
+
+    return dumps
+
+
+def pick_encoder(name: str = "auto") -> Dumps:
+    """The encoder called ``name``: "orjson", "json" (stdlib) or "auto" (orjson if installed)."""
+    if name not in ("auto", "orjson", "json"):
+        raise ValueError(f"encoder must be 'auto', 'orjson' or 'json', got {name!r}")
+    fast = None if name == "json" else _orjson_dumps()
+    if fast is None and name == "orjson":
+        raise ValueError("encoder='orjson' needs orjson: pip install 'mplog[orjson]'")
+    return fast or _stdlib_dumps
+
+
+def make_plain(value: Any, depth: int = 0) -> Any:
+    """``value`` with only what the stdlib encoder accepts with ``allow_nan=False``."""
+    if isinstance(value, str):
+        return _clean_text(value)
+    if isinstance(value, (*_SCALARS, float)):
+        return None if isinstance(value, float) and not math.isfinite(value) else value
+    if depth >= _MAX_DEPTH:
+        return _clean_text(safe_repr(value))
+    if isinstance(value, dict):
+        return {_key(k): make_plain(v, depth + 1) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [make_plain(item, depth + 1) for item in value]
+    return make_plain(to_json_value(value), depth + 1)
+
+
+def _clean_text(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
+
+
+def _key(key: Any) -> str:
+    if isinstance(key, str):
+        return _clean_text(key)
+    if isinstance(key, (int, float, bool)) or key is None:
+        return json.dumps(make_plain(key))
+    return _clean_text(safe_repr(key))
+
+
+class JsonFormatter(logging.Formatter):
+    """Format each record as one line of JSON.
+
+    Keys, in order: ``time`` (ISO 8601 with UTC offset), ``level``, ``logger``, ``message``,
+    ``process``, ``processName``, ``thread``, ``threadName``, ``module``, ``funcName``,
+    ``lineno``, ``pathname``; then every ``extra=`` and context field of the record (an extra
+    whose name is one of these keys is written as ``extra_<name>``); then, if present,
+    ``exc_info`` (``{"type", "message", "frames": [{"filename", "lineno", "name", "line"}]}``),
+    ``exc_text`` (the traceback as text) and ``stack_info``.
+
+    :param utc: times in UTC (``+00:00``) instead of local time with its offset.
+    :param timespec: precision of the time, as for ``datetime.isoformat``.
+    :param encoder: "auto" (orjson if installed), "orjson" or "json".
+    :param static: fields added to every line (a service name, a host), before the extras.
+    """
+
+    def __init__(
+        self,
+        *,
+        utc: bool = False,
+        timespec: str = "milliseconds",
+        encoder: str = "auto",
+        static: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__()
+        self.utc = utc
+        self.timespec = timespec
+        self.static = dict(static or {})
+        self._dumps = pick_encoder(encoder)
+        self._tz_second = -1
+        self._tz: dt.tzinfo = dt.timezone.utc
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The record as one line of JSON (no newline: the handler adds its terminator)."""
+        payload = self.to_dict(record)
+        try:
+            return self._dumps(payload)
+        except (TypeError, ValueError, OverflowError, RecursionError):
+            return _stdlib_dumps(make_plain(payload))
+
+    def to_dict(self, record: logging.LogRecord) -> dict[str, Any]:
+        """The record as the dict that :meth:`format` encodes."""
+        payload: dict[str, Any] = {
+            "time": self.iso_time(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": render_message(record),
+        }
+        attributes = record.__dict__
+        for key in _ORIGIN:
+            payload[key] = attributes.get(key)
+        payload.update(self.static)
+        for key, value in attributes.items():
+            if key not in STANDARD:
+                payload[f"extra_{key}" if key in payload else key] = value
+        self._add_exception(record, payload)
+        if record.stack_info:
+            payload["stack_info"] = record.stack_info
+        return payload
+
+    def iso_time(self, record: logging.LogRecord) -> str:
+        """``record.created`` in ISO 8601 with its UTC offset."""
+        second = int(record.created)
+        if not self.utc and second != self._tz_second:
+            # Looking up the local offset costs more than the rest of the formatting: do it
+            # once per second (the offset in effect at that moment, so DST is followed).
+            local = dt.datetime.fromtimestamp(second).astimezone()
+            self._tz, self._tz_second = local.tzinfo or dt.timezone.utc, second
+        when = dt.datetime.fromtimestamp(record.created, self._tz)
+        return when.isoformat(timespec=self.timespec)
+
+    def _add_exception(self, record: logging.LogRecord, payload: dict[str, Any]) -> None:
+        if record.exc_info and record.exc_info[0] is not None:
+            if not record.exc_text:
+                record.exc_text = self.formatException(record.exc_info)  # cached, as stdlib
+            payload["exc_info"] = _exceptions.summarize(record.exc_info)
+        elif record.exc_text:
+            given = record.__dict__.get(EXC_FIELD)
+            payload["exc_info"] = (
+                given if isinstance(given, dict) else _exceptions.parse(record.exc_text)
+            )
+        if record.exc_text:
+            payload["exc_text"] = record.exc_text

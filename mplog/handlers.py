@@ -1,0 +1,14 @@
+"""Public output classes, for ``handlers=``, dictConfig (``"class": "mplog.handlers.X"`` or
+``"()"``) and plain ``logging``.
+
+* :class:`RotatingHandler`: a file rotated by size and/or time, with retention and background
+  compression, safe because the mplog listener is its only writer.
+* :class:`JsonFormatter`: one JSON object per line, valid for any record.
+* :class:`Codec`: a custom compression for ``RotatingHandler(compress=...)``.
+"""
+
+from mplog._compress import Codec
+from mplog._jsonlines import JsonFormatter
+from mplog._rotation import RotatingHandler, parse_size
+
+__all__ = ["Codec", "JsonFormatter", "RotatingHandler", "parse_size"]

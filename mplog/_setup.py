@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from mplog._client import Address
+from mplog._rotation import parse_size
 from mplog._routing import (
     DEFAULT_FORMAT,
     ConfigDestination,
@@ -80,7 +81,7 @@ def setup_listener(
     Returns the started :class:`Listener`.
     """
     rotation = {
-        "max_bytes": rotate,
+        "max_bytes": _size(rotate),
         "when": when,
         "interval": interval,
         "utc": utc,
@@ -143,6 +144,15 @@ def _destination(
         )
     path = None if filename is None else os.path.abspath(os.fspath(filename))
     return FileDestination(path, console_level, *text_format, **file_options)
+
+
+def _size(rotate: int | str | None) -> int | str | None:
+    try:
+        return None if rotate is None else parse_size(rotate)
+    except ValueError:
+        raise ValueError(
+            f"rotate= must be a number of bytes or a text like '100 MB', got {rotate!r}"
+        ) from None
 
 
 def _handlers_destination(handlers: HandlerSource, mode: Mode) -> HandlersDestination:

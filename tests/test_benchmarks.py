@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks import cli, report
-from benchmarks.harness import Trial, run_trial
+from benchmarks.harness import Trial, Variant, run_trial
 from benchmarks.suite import Plan, run_suite
 from benchmarks.variants import ALL, REFERENCE, by_name
 
@@ -22,7 +22,7 @@ WORKERS = 2
 RECORDS = 200
 
 
-def _variant(name: str):  # type: ignore[no-untyped-def]
+def _variant(name: str) -> Variant:
     """The variant called ``name``, skipping the test if its package is missing."""
     (variant,) = by_name([name])
     if variant.requires is not None:
@@ -59,11 +59,9 @@ def test_suite_runs_and_reports_every_cell() -> None:
 
 def test_command_line_writes_the_markdown_report(tmp_path: Path) -> None:
     """``python -m benchmarks`` with tiny sizes exits 0 and writes the Markdown table."""
-    status = cli.main(
-        ["--workers", str(WORKERS), "--records", str(RECORDS), "--reps", "1"]
-        + ["--methods", "fork", "--variants", "cookbook-thread,mplog-thread"]
-        + ["--out", str(tmp_path), "--no-plot"]
-    )
+    sizes = ["--workers", str(WORKERS), "--records", str(RECORDS), "--reps", "1"]
+    chosen = ["--methods", "fork", "--variants", "cookbook-thread,mplog-thread"]
+    status = cli.main([*sizes, *chosen, "--out", str(tmp_path), "--no-plot"])
     assert status == 0
     (markdown,) = tmp_path.glob("*.md")
     text = markdown.read_text(encoding="utf-8")

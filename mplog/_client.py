@@ -14,7 +14,6 @@ import contextlib
 import logging
 import os
 import socket
-import struct
 import sys
 import threading
 import time
@@ -23,14 +22,12 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 from mplog import _wire
+from mplog._connection import SEND_FLAGS, Address, connect, process_name, send_if_room
 from mplog._context import stamp
 from mplog._formatting import LineFormatter
 from mplog._levels import apply_levels, capture_levels, follow_levels
 
-Address = str | tuple[str, int]
-
 _FALLBACK_FORMAT = "%(asctime)s %(processName)s[%(process)d] %(name)s %(levelname)s %(message)s"
-_SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)
 
 
 @dataclass(frozen=True)
@@ -75,59 +72,6 @@ class WorkerConfig:
     def may_drop(self, levelno: int) -> bool:
         """Whether a record of this level may be dropped when the stream is full."""
         return self.on_full == "drop" and (self.keep_level is None or levelno < self.keep_level)
-
-
-def process_name() -> str:
-    """This process's name, also under the ``multiprocess`` package.
-
-    ``LogRecord.processName`` only asks the standard library's ``multiprocessing``, which calls
-    every child of a ``multiprocess`` pool "MainProcess".
-    """
-    name = "MainProcess"
-    for module_name in ("multiprocessing", "multiprocess"):
-        module = sys.modules.get(module_name)
-        if module is not None:
-            current: str = module.current_process().name
-            if current != "MainProcess":
-                return current
-    return name
-
-
-def connect(
-    address: Address,
-    token: str,
-    role: str,
-    *,
-    block_timeout: float | None = None,
-    buffer_bytes: int | None = None,
-) -> socket.socket:
-    """Open a connection to the listener and introduce this process on it.
-
-    ``block_timeout`` becomes the kernel's send timeout (``SO_SNDTIMEO``): a blocking send
-    that makes no progress for that long fails, at no cost to sends that don't wait.
-    """
-    family = socket.AF_INET if isinstance(address, tuple) else socket.AF_UNIX
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        if buffer_bytes is not None:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, buffer_bytes)
-        if block_timeout is not None:
-            seconds = int(block_timeout)
-            micros = int((block_timeout - seconds) * 1e6)
-            timeval = struct.pack("ll", seconds, micros)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
-        sock.connect(address)
-        hello = {
-            "pid": os.getpid(),
-            "name": process_name(),
-            "role": role,
-            "token": token,
-        }
-        sock.sendall(_wire.frame(_wire.KIND_HELLO, _wire.encode(hello)), _SEND_FLAGS)
-    except BaseException:
-        sock.close()
-        raise
-    return sock
 
 
 class ShippingHandler(logging.Handler):
@@ -178,8 +122,8 @@ class ShippingHandler(logging.Handler):
         if self._dropped and time.monotonic() >= self._next_drop_report:
             self._report_drops(sock, wait=False)
         if not self.config.may_drop(record.levelno):
-            sock.sendall(data, _SEND_FLAGS)
-        elif not _send_if_room(sock, data):
+            sock.sendall(data, SEND_FLAGS)
+        elif not send_if_room(sock, data):
             self._dropped[record.levelname] += 1
 
     def connect(self) -> None:
@@ -202,7 +146,7 @@ class ShippingHandler(logging.Handler):
             sock = self._sock or (None if self._failure else self._open())
             if sock is not None:
                 body = _wire.encode({"pids": pids, "why": why})
-                sock.sendall(_wire.frame(_wire.KIND_EXITING, body), _SEND_FLAGS)
+                sock.sendall(_wire.frame(_wire.KIND_EXITING, body), SEND_FLAGS)
         except OSError as exc:
             self._give_up(self._reason(exc))
         finally:
@@ -250,8 +194,8 @@ class ShippingHandler(logging.Handler):
         stamp(summary)  # formats may name %(task_id)s and the like
         data = _wire.frame(_wire.KIND_RECORD, _wire.record_body(summary))
         if wait:
-            sock.sendall(data, _SEND_FLAGS)
-        elif not _send_if_room(sock, data):
+            sock.sendall(data, SEND_FLAGS)
+        elif not send_if_room(sock, data):
             return
         self._dropped.clear()
         self._next_drop_report = time.monotonic() + 1.0
@@ -300,7 +244,7 @@ class ShippingHandler(logging.Handler):
                 with contextlib.suppress(OSError):
                     if self._dropped:
                         self._report_drops(self._sock, wait=True)
-                    self._sock.sendall(_wire.frame(_wire.KIND_BYE, b""), _SEND_FLAGS)
+                    self._sock.sendall(_wire.frame(_wire.KIND_BYE, b""), SEND_FLAGS)
             self._drop_connection()
         finally:
             self.release()
@@ -309,17 +253,6 @@ class ShippingHandler(logging.Handler):
         """Say goodbye to the listener and close the connection."""
         self.say_goodbye()
         super().close()
-
-
-def _send_if_room(sock: socket.socket, data: bytes) -> bool:
-    """Send ``data`` if the stream has room for its start; never leave half a frame."""
-    try:
-        sent = sock.send(data, _SEND_FLAGS | socket.MSG_DONTWAIT)
-    except BlockingIOError:
-        return False
-    if sent < len(data):
-        sock.sendall(memoryview(data)[sent:], _SEND_FLAGS)
-    return True
 
 
 def _close_at_process_exit(handler: ShippingHandler) -> None:

@@ -16,7 +16,7 @@ import threading
 from typing import Any
 
 from mplog import _client
-from mplog._client import Address
+from mplog._connection import Address
 from mplog._listener import ListenerLoop
 from mplog._routing import Destination, Router
 

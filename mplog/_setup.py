@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from mplog._client import Address
+from mplog._connection import Address
 from mplog._rotation import parse_size
 from mplog._routing import (
     DEFAULT_FORMAT,

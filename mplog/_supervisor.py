@@ -24,7 +24,8 @@ from types import TracebackType
 from typing import Any, Literal
 
 from mplog import _client, _hosts, _wire
-from mplog._client import Address, ShippingHandler, WorkerConfig
+from mplog._client import ShippingHandler, WorkerConfig
+from mplog._connection import Address, connect
 from mplog._routing import (
     ConfigDestination,
     Destination,
@@ -108,7 +109,7 @@ class Listener:
             token=token,
             line_format=self.destination.line_format(),
         )
-        self._control = _client.connect(address, token, "control")
+        self._control = connect(address, token, "control")
         self._install_in_main()
         self._state = "running"
         _running.add(self)

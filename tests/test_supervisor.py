@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import mplog
-from mplog import _client, _supervisor, _wire
+from mplog import _client, _connection, _supervisor, _wire
 from mplog._routing import FileDestination
 from tests import _workers
 from tests._helpers import FMT, TIMEOUT, ListHandler, check_sequences, join_process, read_lines
@@ -160,7 +160,7 @@ def test_wrong_token_is_rejected(
     written, the listener counts it as rejected and goes on serving the others."""
     listener = listen(mode)
     config = listener.worker_config
-    sock = _client.connect(config.address, "0" * 32, "worker")
+    sock = _connection.connect(config.address, "0" * 32, "worker")
     record = logging.LogRecord("intruder", logging.ERROR, __file__, 1, "forged", None, None)
     sock.sendall(_wire.frame(_wire.KIND_RECORD, _wire.record_body(record)))
     sock.settimeout(TIMEOUT)

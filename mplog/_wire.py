@@ -74,7 +74,12 @@ def safe_repr(value: object) -> str:
 
 
 def plain(value: Any, depth: int = 0) -> Any:
-    """Return ``value`` as plain data the wire can carry, rendering other objects as text."""
+    """Return ``value`` as plain data the wire can carry, rendering other objects as text.
+
+    A record attribute (``depth`` 0) becomes ``str(value)``, the text ``%(name)s`` would have
+    shown in the process that logged it; inside a list or dict, ``repr``, as ``str()`` of the
+    container would show it.
+    """
     kind = type(value)
     if kind in _PLAIN:
         return value
@@ -86,7 +91,15 @@ def plain(value: Any, depth: int = 0) -> Any:
                 (k if type(k) in _PLAIN else safe_repr(k)): plain(v, depth + 1)
                 for k, v in value.items()
             }
-    return safe_repr(value)
+    return safe_str(value) if depth == 0 else safe_repr(value)
+
+
+def safe_str(value: object) -> str:
+    """``str(value)``, or its :func:`safe_repr` when ``__str__`` raises."""
+    try:
+        return str(value)
+    except Exception:
+        return safe_repr(value)
 
 
 def render_message(record: logging.LogRecord) -> str:

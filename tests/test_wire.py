@@ -147,3 +147,21 @@ def test_record_body_keeps_text_exactly() -> None:
     for text in ("a\nb\r\nc", "h\u00e9 \U0001f600", "x\udcffy", "n\x00l"):
         rebuilt = _wire.make_record(_wire.decode(_wire.record_body(_record(text))))
         assert rebuilt.getMessage() == text
+
+
+def test_plain_renders_attributes_as_str_and_contents_as_repr() -> None:
+    """A record attribute becomes the text ``%(name)s`` shows (str); inside a container,
+    repr, as str() of the container shows it; a broken __str__ falls back to repr."""
+    import datetime
+
+    class NoStr:
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+        def __repr__(self) -> str:
+            return "<NoStr>"
+
+    day = datetime.date(2024, 1, 2)
+    assert _wire.plain(day) == "2024-01-02"
+    assert _wire.plain([day]) == ["datetime.date(2024, 1, 2)"]
+    assert _wire.plain(NoStr()) == "<NoStr>"

@@ -69,10 +69,6 @@ class WorkerConfig:
         root, levels = capture_levels()
         return replace(self, root_level=root, levels=levels)
 
-    def may_drop(self, levelno: int) -> bool:
-        """Whether a record of this level may be dropped when the stream is full."""
-        return self.on_full == "drop" and (self.keep_level is None or levelno < self.keep_level)
-
 
 class ShippingHandler(logging.Handler):
     """Send every record to the listener over this process's own connection.
@@ -85,6 +81,8 @@ class ShippingHandler(logging.Handler):
 
     def __init__(self, config: WorkerConfig) -> None:
         super().__init__()
+        self._config = config
+        self._line_formatter: LineFormatter | None = None
         self.config = config
         self._sock: socket.socket | None = None
         self._process_name: str | None = None
@@ -92,13 +90,29 @@ class ShippingHandler(logging.Handler):
         self._dropped: Counter[str] = Counter()
         self._next_drop_report = 0.0
         self._fallback_formatter = logging.Formatter(_FALLBACK_FORMAT)
-        self._line_formatter: LineFormatter | None = None
         _handlers.add(self)
+
+    @property
+    def config(self) -> WorkerConfig:
+        """Where and how this handler ships (replaced by a later ``configure_worker``)."""
+        return self._config
+
+    @config.setter
+    def config(self, config: WorkerConfig) -> None:
+        # Derived once here, not per record: the hot path only reads them.
+        self._config = config
+        line_format = config.line_format
+        self._line_formatter = None if line_format is None else LineFormatter(*line_format)
+        self._drop_below = (
+            -1
+            if config.on_full == "block"
+            else (config.keep_level if config.keep_level is not None else 2**31)
+        )
 
     def emit(self, record: logging.LogRecord) -> None:
         """Ship ``record``; on failure write it to stderr. Never raises."""
         try:
-            if threading.get_ident() in listener_threads:
+            if listener_threads and threading.get_ident() in listener_threads:
                 # A handler inside a thread listener logged: shipping it to ourselves could
                 # fill our own socket (deadlock) or feed back into the same handler forever.
                 self.fallback(record)
@@ -121,7 +135,7 @@ class ShippingHandler(logging.Handler):
         data = self._encode(record)
         if self._dropped and time.monotonic() >= self._next_drop_report:
             self._report_drops(sock, wait=False)
-        if not self.config.may_drop(record.levelno):
+        if record.levelno >= self._drop_below:
             sock.sendall(data, SEND_FLAGS)
         elif not send_if_room(sock, data):
             self._dropped[record.levelname] += 1
@@ -153,17 +167,14 @@ class ShippingHandler(logging.Handler):
             self.release()
 
     def _encode(self, record: logging.LogRecord) -> bytes:
-        line_format = self.config.line_format
-        if line_format is not None:
-            formatter = self._line_formatter
-            if formatter is None or formatter.spec != line_format:
-                formatter = self._line_formatter = LineFormatter(*line_format)
+        formatter = self._line_formatter
+        if formatter is not None:
             try:
                 line = formatter.format(record) + "\n"
             except Exception:  # e.g. a %(field)s the record lacks: let the listener report it
                 pass
             else:
-                return _wire.frame(_wire.KIND_LINE, _wire.line_body(record.levelno, line))
+                return _wire.line_frame(record.levelno, line)
         return _wire.frame(_wire.KIND_RECORD, _wire.record_body(record))
 
     def _open(self) -> socket.socket:

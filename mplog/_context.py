@@ -68,9 +68,14 @@ def set_worker_index(index: int | None) -> None:
 def stamp(record: logging.LogRecord) -> None:
     """Set the context attributes on ``record``; ``extra=`` values of the same name win."""
     attributes = record.__dict__
-    attributes.setdefault("worker_index", _worker_index)
     task_id, task_name = _task.get()
-    attributes.setdefault("task_id", task_id)
-    attributes.setdefault("task_name", task_name)
-    for key, value in _fields.get().items():
-        attributes.setdefault(key, value)
+    if "task_id" in attributes or "task_name" in attributes or "worker_index" in attributes:
+        attributes.setdefault("worker_index", _worker_index)
+        attributes.setdefault("task_id", task_id)
+        attributes.setdefault("task_name", task_name)
+    else:  # the usual case, in one call: this runs for every record
+        attributes.update(worker_index=_worker_index, task_id=task_id, task_name=task_name)
+    fields = _fields.get()
+    if fields:
+        for key, value in fields.items():
+            attributes.setdefault(key, value)

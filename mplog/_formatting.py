@@ -22,7 +22,6 @@ class LineFormatter(logging.Formatter):
 
     def __init__(self, fmt: str, datefmt: str | None, style: str) -> None:
         super().__init__(fmt, datefmt, style)  # type: ignore[arg-type]
-        self.spec = (fmt, datefmt, style)
         self._uses_time = self.usesTime()
         self._second = -1
         self._second_text = ""

@@ -11,6 +11,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import threading
 from typing import Any
@@ -96,11 +97,25 @@ def _run_loop(loop: ListenerLoop) -> None:
         _client.listener_threads.discard(threading.get_ident())
 
 
+def default_context() -> Any:
+    """How to start the listener process when the user names no context.
+
+    Fork when it is safe, spawn otherwise. Fork starts in ~3 ms instead of ~80 ms (spawn
+    starts a new interpreter and re-imports main), which matters for short jobs. It is safe
+    when no other thread runs in this process (no lock can be held mid-fork; no 3.12+ fork
+    warning) on Linux (macOS system libraries do not survive fork).
+    """
+    if sys.platform == "linux" and threading.active_count() == 1:
+        return multiprocessing.get_context("fork")
+    return multiprocessing.get_context("spawn")
+
+
 def start_process(
     destination: Destination, address: Address, token: str, ctx: Any, tempdir: str | None
 ) -> tuple[Any, Address]:
-    """Start the listener process from ``ctx`` (spawn by default); wait until it listens."""
-    ctx = ctx or multiprocessing.get_context("spawn")
+    """Start the listener process from ``ctx`` (see :func:`default_context`); wait until it
+    listens."""
+    ctx = ctx or default_context()
     receiver, sender = ctx.Pipe(duplex=False)
     process = ctx.Process(
         target=_serve_in_process,

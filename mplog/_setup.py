@@ -66,8 +66,8 @@ def setup_listener(
     limit what is kept; ``compress`` ("gzip", "bz2", "lzma") compresses rotated files in the
     background (see :class:`mplog.RotatingHandler`).
 
-    ``mode="process"`` runs the listener in its own process (started from ``mp_context``,
-    spawn by default). ``address`` picks the socket (a path, or ``(host, port)`` for TCP); by
+    ``mode="process"`` runs the listener in its own process, started from ``mp_context``;
+    by default forked when main runs no other thread (on Linux), else spawned. ``address`` picks the socket (a path, or ``(host, port)`` for TCP); by
     default a private Unix socket.
 
     Each process's unwritten records are bounded by its stream's kernel buffer

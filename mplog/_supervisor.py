@@ -1,8 +1,8 @@
 """The supervisor in main: start the listener (thread or process), wire main into it, stop it.
 
 ``setup_listener`` builds a :class:`Listener`; the listener loop (``mplog._listener``) runs in a
-daemon thread of main (``mode="thread"``) or in a process of its own (``mode="process"``, spawned
-by default, so main can fork without threads and a crash in a handler cannot take main down).
+daemon thread of main (``mode="thread"``) or in a process of its own (``mode="process"``, so
+main can fork without threads and a crash in a handler cannot take main down).
 """
 
 from __future__ import annotations

@@ -41,6 +41,7 @@ KIND_LEVELS = 8
 #: A process announces that it is about to end some of its children on purpose.
 KIND_EXITING = 9
 LINE_LEVEL = struct.Struct("!H")
+_LINE_HEADER = struct.Struct("!IBH")
 
 _PLAIN = frozenset({str, int, float, bool, type(None), bytes})
 _MAX_DEPTH = 16
@@ -137,9 +138,10 @@ def record_body(record: logging.LogRecord) -> bytes:
     return marshal.dumps(fields)
 
 
-def line_body(levelno: int, line: str) -> bytes:
-    """Encode a finished line (newline included) and the level of its record."""
-    return LINE_LEVEL.pack(levelno) + line.encode("utf-8", "backslashreplace")
+def line_frame(levelno: int, line: str) -> bytes:
+    """The frame of a finished line (newline included): header, level of its record, UTF-8."""
+    data = line.encode("utf-8", "backslashreplace")
+    return _LINE_HEADER.pack(len(data) + LINE_LEVEL.size, KIND_LINE, levelno) + data
 
 
 def make_record(fields: dict[str, Any]) -> logging.LogRecord:

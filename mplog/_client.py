@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import socket
 import sys
 import threading
 import time
@@ -22,7 +21,7 @@ from collections import Counter
 from dataclasses import dataclass, replace
 
 from mplog import _wire
-from mplog._connection import SEND_FLAGS, Address, connect, process_name, send_if_room
+from mplog._connection import Address, Stream, open_stream, process_name
 from mplog._context import stamp
 from mplog._formatting import LineFormatter
 from mplog._levels import apply_levels, capture_levels, follow_levels
@@ -84,7 +83,7 @@ class ShippingHandler(logging.Handler):
         self._config = config
         self._line_formatter: LineFormatter | None = None
         self.config = config
-        self._sock: socket.socket | None = None
+        self._stream: Stream | None = None
         self._process_name: str | None = None
         self._failure: str | None = None
         self._dropped: Counter[str] = Counter()
@@ -129,22 +128,22 @@ class ShippingHandler(logging.Handler):
             self.handleError(record)
 
     def _ship(self, record: logging.LogRecord) -> None:
-        sock = self._sock or self._open()
+        stream = self._stream or self._open()
         if record.processName == "MainProcess" and self._process_name != "MainProcess":
             record = logging.makeLogRecord({**record.__dict__, "processName": self._process_name})
         data = self._encode(record)
         if self._dropped and time.monotonic() >= self._next_drop_report:
-            self._report_drops(sock, wait=False)
+            self._report_drops(stream, wait=False)
         if record.levelno >= self._drop_below:
-            sock.sendall(data, SEND_FLAGS)
-        elif not send_if_room(sock, data):
+            stream.send(data)
+        elif not stream.send_if_room(data):
             self._dropped[record.levelname] += 1
 
     def connect(self) -> None:
         """Connect now rather than at the first record (for level changes to arrive)."""
         self.acquire()
         try:
-            if self._sock is None and self._failure is None:
+            if self._stream is None and self._failure is None:
                 try:
                     self._open()
                 except OSError as exc:
@@ -157,10 +156,10 @@ class ShippingHandler(logging.Handler):
         streams' abrupt end is recorded as such rather than reported as a death."""
         self.acquire()
         try:
-            sock = self._sock or (None if self._failure else self._open())
-            if sock is not None:
+            stream = self._stream or (None if self._failure else self._open())
+            if stream is not None:
                 body = _wire.encode({"pids": pids, "why": why})
-                sock.sendall(_wire.frame(_wire.KIND_EXITING, body), SEND_FLAGS)
+                stream.send(_wire.frame(_wire.KIND_EXITING, body))
         except OSError as exc:
             self._give_up(self._reason(exc))
         finally:
@@ -177,22 +176,21 @@ class ShippingHandler(logging.Handler):
                 return _wire.line_frame(record.levelno, line)
         return _wire.frame(_wire.KIND_RECORD, _wire.record_body(record))
 
-    def _open(self) -> socket.socket:
+    def _open(self) -> Stream:
         config = self.config
-        sock = self._sock = connect(
+        stream = self._stream = open_stream(
             config.address,
             config.token,
-            "worker",
             block_timeout=config.block_timeout,
             buffer_bytes=config.buffer_bytes,
         )
         self._process_name = process_name()
         _close_at_process_exit(self)
         if config.live_levels:
-            follow_levels(sock)
-        return sock
+            follow_levels(stream.sock)
+        return stream
 
-    def _report_drops(self, sock: socket.socket, *, wait: bool) -> None:
+    def _report_drops(self, stream: Stream, *, wait: bool) -> None:
         """Tell the listener what was dropped: at most once a second, and at goodbye."""
         counts = ", ".join(f"{n} {level}" for level, n in sorted(self._dropped.items()))
         summary = logging.LogRecord(
@@ -205,8 +203,8 @@ class ShippingHandler(logging.Handler):
         stamp(summary)  # formats may name %(task_id)s and the like
         data = _wire.frame(_wire.KIND_RECORD, _wire.record_body(summary))
         if wait:
-            sock.sendall(data, SEND_FLAGS)
-        elif not send_if_room(sock, data):
+            stream.send(data)
+        elif not stream.send_if_room(data):
             return
         self._dropped.clear()
         self._next_drop_report = time.monotonic() + 1.0
@@ -233,12 +231,9 @@ class ShippingHandler(logging.Handler):
         sys.stderr.flush()
 
     def _drop_connection(self, *, ours: bool = True) -> None:
-        sock, self._sock = self._sock, None
-        if sock is not None:
-            if ours:  # wakes the level reader; never on a parent's socket copied by fork
-                with contextlib.suppress(OSError):
-                    sock.shutdown(socket.SHUT_RDWR)
-            sock.close()
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            stream.close(ours=ours)
 
     def after_fork_in_child(self) -> None:
         """Forget the parent's connection: the child opens its own on its first record."""
@@ -251,11 +246,11 @@ class ShippingHandler(logging.Handler):
         """End the stream cleanly, so the listener knows this process did not die."""
         self.acquire()
         try:
-            if self._sock is not None:
+            if self._stream is not None:
                 with contextlib.suppress(OSError):
                     if self._dropped:
-                        self._report_drops(self._sock, wait=True)
-                    self._sock.sendall(_wire.frame(_wire.KIND_BYE, b""), SEND_FLAGS)
+                        self._report_drops(self._stream, wait=True)
+                    self._stream.send(_wire.frame(_wire.KIND_BYE, b""))
             self._drop_connection()
         finally:
             self.release()

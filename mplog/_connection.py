@@ -1,11 +1,20 @@
 """A process's connection to the listener: opening it, introducing the process, sending.
 
-One connection per process, opened by the process itself (never inherited across fork).
+One connection per process, opened by the process itself (never inherited across fork). On a
+Unix socket the records then travel through a pipe whose read end the process hands to the
+listener with its introduction (``SCM_RIGHTS``): a small write into a pipe costs a quarter of
+a socket send and a tenth on the reading side (measured: 0.25 vs 0.94 us to write, 0.07 vs
+0.87 us of kernel time to read, per 120-byte record), because a pipe appends to a page where a
+socket allocates a buffer per send. What was written stays readable after the writer dies;
+the pipe's size bounds what is unread. Over TCP the socket itself carries the records.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+import select
 import socket
 import struct
 import sys
@@ -70,12 +79,88 @@ def connect(
     return sock
 
 
-def send_if_room(sock: socket.socket, data: bytes) -> bool:
-    """Send ``data`` if the stream has room for its start; never leave half a frame."""
+_F_SETPIPE_SZ = 1031  # Linux fcntl; elsewhere the pipe keeps its default size
+_PIPE_BYTES = 1 << 20
+
+
+class Stream:
+    """Where a process writes its frames: a pipe (Unix socket listeners) or the socket (TCP).
+
+    The socket stays open both ways: it carries the listener's level changes back, and its
+    end wakes the reader thread that follows them.
+    """
+
+    def __init__(self, sock: socket.socket, pipe: int | None, block_timeout: float | None):
+        self.sock = sock
+        self._pipe = pipe
+        self._timeout_ms = None if block_timeout is None else int(block_timeout * 1000)
+
+    def send(self, data: bytes) -> None:
+        """Write all of ``data``, waiting for room; BlockingIOError after ``block_timeout``."""
+        if self._pipe is None:
+            self.sock.sendall(data, SEND_FLAGS)  # SO_SNDTIMEO bounds the wait
+            return
+        try:
+            written = os.write(self._pipe, data)
+        except BlockingIOError:
+            written = 0
+        if written < len(data):
+            self._send_rest(memoryview(data)[written:])
+
+    def _send_rest(self, view: memoryview) -> None:
+        assert self._pipe is not None
+        poller = select.poll()
+        poller.register(self._pipe, select.POLLOUT)
+        while view:
+            if not poller.poll(self._timeout_ms):
+                raise BlockingIOError("the listener took nothing from the pipe in time")
+            try:
+                view = view[os.write(self._pipe, view) :]
+            except BlockingIOError:
+                continue
+
+    def send_if_room(self, data: bytes) -> bool:
+        """Write ``data`` if the stream has room for its start; never leave half a frame."""
+        try:
+            if self._pipe is None:
+                written = self.sock.send(data, SEND_FLAGS | socket.MSG_DONTWAIT)
+            else:
+                written = os.write(self._pipe, data)
+        except BlockingIOError:
+            return False
+        if written < len(data):
+            self.send(data[written:])
+        return True
+
+    def close(self, *, ours: bool = True) -> None:
+        """Close the stream; ``ours=False`` in a forked child, whose copies must only be
+        dropped (a shutdown would end the parent's connection too)."""
+        if self._pipe is not None:
+            os.close(self._pipe)
+            self._pipe = None
+        if ours:  # wakes the level reader thread
+            with contextlib.suppress(OSError):
+                self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+
+
+def open_stream(
+    address: Address, token: str, *, block_timeout: float | None, buffer_bytes: int | None
+) -> Stream:
+    """Connect as a logging process and open the stream its frames go into."""
+    sock = connect(address, token, "worker", block_timeout=block_timeout, buffer_bytes=buffer_bytes)
+    if sock.family != socket.AF_UNIX:
+        return Stream(sock, None, block_timeout)
+    reader, writer = os.pipe()
     try:
-        sent = sock.send(data, SEND_FLAGS | socket.MSG_DONTWAIT)
-    except BlockingIOError:
-        return False
-    if sent < len(data):
-        sock.sendall(memoryview(data)[sent:], SEND_FLAGS)
-    return True
+        with contextlib.suppress(OSError):  # too large for this system: keep the default
+            fcntl.fcntl(writer, _F_SETPIPE_SZ, buffer_bytes or _PIPE_BYTES)
+        os.set_blocking(writer, False)
+        socket.send_fds(sock, [_wire.frame(_wire.KIND_PIPE, b"")], [reader])
+    except BaseException:
+        os.close(writer)
+        sock.close()
+        raise
+    finally:
+        os.close(reader)
+    return Stream(sock, writer, block_timeout)

@@ -37,6 +37,7 @@ import fcntl
 import functools
 import hmac
 import logging
+import os
 import selectors
 import socket
 import struct
@@ -71,6 +72,9 @@ class Peer:
     levels: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)
     said_bye: bool = False
+    #: The read end of the pipe this process writes its frames into (None: its socket).
+    pipe: int | None = None
+    passed_fds: list[int] = field(default_factory=list)
     exit_status: str | None = None
     ended: str | None = None
 
@@ -169,7 +173,7 @@ class ListenerLoop:
 
     def _read(self, peer: Peer) -> None:
         try:
-            data = peer.sock.recv(_RECV_SIZE)
+            data = self._receive(peer)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -189,6 +193,25 @@ class ListenerLoop:
                 self._close(peer)
                 return
         self._write_lines(peer, lines)
+
+    def _receive(self, peer: Peer) -> bytes:
+        if peer.pipe is not None:
+            return os.read(peer.pipe, _RECV_SIZE)
+        if self._server.family != socket.AF_UNIX:
+            return peer.sock.recv(_RECV_SIZE)
+        data, fds, _, _ = socket.recv_fds(peer.sock, _RECV_SIZE, 1)
+        peer.passed_fds += fds
+        return data
+
+    def _attach_pipe(self, peer: Peer) -> bool:
+        """Read this process's frames from the pipe it passed, instead of its socket."""
+        if peer.pid is None or peer.pipe is not None or not peer.passed_fds:
+            return False
+        peer.pipe = peer.passed_fds.pop(0)
+        os.set_blocking(peer.pipe, False)
+        self._selector.unregister(peer.sock)
+        self._selector.register(peer.pipe, selectors.EVENT_READ, peer)
+        return True
 
     def _on_line(self, peer: Peer, body: bytes) -> tuple[int, memoryview]:
         (levelno,) = _wire.LINE_LEVEL.unpack_from(body)
@@ -221,6 +244,8 @@ class ListenerLoop:
             self._on_record(peer, _wire.decode(body))
         elif kind == _wire.KIND_HELLO and peer.pid is None:
             return self._on_hello(peer, _wire.decode(body))
+        elif kind == _wire.KIND_PIPE:
+            return self._attach_pipe(peer)
         elif kind == _wire.KIND_BYE:
             peer.said_bye = True
         elif kind == _wire.KIND_EXITING and peer.pid is not None:
@@ -284,7 +309,15 @@ class ListenerLoop:
                 f"process {peer.pid} ({peer.name}) ended in the middle of a record; "
                 f"{peer.reader.pending} bytes of it were discarded",
             )
-        self._selector.unregister(peer.sock)
+        if peer.pipe is not None:
+            self._selector.unregister(peer.pipe)
+            os.close(peer.pipe)
+            peer.pipe = None
+        else:
+            self._selector.unregister(peer.sock)
+        for fd in peer.passed_fds:
+            os.close(fd)
+        peer.passed_fds.clear()
         del self._peers[peer.sock]
         if peer is self._control:
             # The supervisor went away without asking: drain what is there and stop.
@@ -307,7 +340,10 @@ class ListenerLoop:
     def stats(self) -> dict[str, Any]:
         """Counts so far: totals, and per process (by pid) what it sent and what became of it."""
         processes = {peer.pid or 0: peer.summary() for peer in self._workers}
-        backlog = sum(_unread_bytes(p.sock) + p.reader.pending for p in self._peers.values())
+        backlog = sum(
+            _unread_bytes(p.sock if p.pipe is None else p.pipe) + p.reader.pending
+            for p in self._peers.values()
+        )
         return {
             "received": sum(p.received for p in self._workers),
             "written": sum(p.written for p in self._workers),
@@ -349,7 +385,7 @@ def _send_quietly(peer: Peer, data: bytes) -> None:
         peer.sock.send(data)
 
 
-def _unread_bytes(sock: socket.socket) -> int:
+def _unread_bytes(sock: socket.socket | int) -> int:
     try:
         return struct.unpack("i", fcntl.ioctl(sock, termios.FIONREAD, b"\0\0\0\0"))[0]  # type: ignore[no-any-return]
     except OSError:

@@ -67,8 +67,8 @@ def setup_listener(
     background (see :class:`mplog.RotatingHandler`).
 
     ``mode="process"`` runs the listener in its own process, started from ``mp_context``;
-    by default forked when main runs no other thread (on Linux), else spawned. ``address`` picks the socket (a path, or ``(host, port)`` for TCP); by
-    default a private Unix socket.
+    by default forked when main runs no other thread (on Linux), else spawned. ``address``
+    picks the socket (a path, or ``(host, port)`` for TCP); by default a private Unix socket.
 
     Each process's unwritten records are bounded by its stream's kernel buffer
     (``buffer_bytes``). When it is full, ``on_full="block"`` (default) makes the logging call

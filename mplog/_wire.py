@@ -40,6 +40,8 @@ KIND_LINE = 7
 KIND_LEVELS = 8
 #: A process announces that it is about to end some of its children on purpose.
 KIND_EXITING = 9
+#: Carries (as SCM_RIGHTS) the read end of the pipe the process's frames go into from now on.
+KIND_PIPE = 10
 LINE_LEVEL = struct.Struct("!H")
 _LINE_HEADER = struct.Struct("!IBH")
 

@@ -32,12 +32,14 @@ def burst(log, tag, first, last):
         worst = max(worst, time.monotonic() - started)
     return worst
 
+# After the listener stops, each worker logs 100 records (~7.7 KB): more than the 4 KiB
+# stream (buffer_bytes=4096) can hold, so a frozen listener makes the calls block.
 def worker(tag, killed, done, result):
     log = logging.getLogger("w")
     burst(log, tag, 0, 50)
     done.set()
     killed.wait(30)
-    result.put((os.getpid(), burst(log, tag, 50, 100)))
+    result.put((os.getpid(), burst(log, tag, 50, 150)))
 
 if __name__ == "__main__":
     method, log_path, how = sys.argv[1:4]
@@ -135,15 +137,15 @@ def _check(start_method: str, tmp_path: Path, how: str) -> None:
     if how == "kill":
         # A dead listener: every record after the kill is on stderr, in order.
         for tag in ("w0", "w1"):
-            assert on_stderr[tag] == list(range(50, 100)), tag
+            assert on_stderr[tag] == list(range(50, 150)), tag
         assert on_stderr["main"] == list(range(1, 100))
     else:
         # A frozen listener: what fit in the stream before it filled waits there (and is
         # lost with the listener); every record after the notice is on stderr, in order.
-        for tag in ("w0", "w1", "main"):
+        for tag, end in (("w0", 150), ("w1", 150), ("main", 100)):
             seen = on_stderr.get(tag, [])
             assert seen, f"{tag}: nothing on stderr after the notice"
-            assert seen == list(range(100 - len(seen), 100)), tag
+            assert seen == list(range(end - len(seen), end)), tag
     # stop(timeout=2): a dead listener is noticed at once; a frozen one after the reply's
     # deadline (timeout + 5 s), and ending it should take a moment, not another wait.
     assert result["stop_took"] < (2.0 if how == "kill" else 10.0), result["stop_took"]

@@ -1,0 +1,98 @@
+"""mplog._connection: the pipe stream a process writes into, and what it must never leak."""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import multiprocessing
+import os
+import socket
+import time
+from pathlib import Path
+
+import pytest
+
+import mplog
+from mplog._connection import _F_SETPIPE_SZ, Stream, open_stream
+from tests._helpers import join_process
+
+
+def _pipe_stream(size: int = 4096, timeout: float | None = 0.2) -> tuple[Stream, int]:
+    reader, writer = os.pipe()
+    os.set_blocking(writer, False)
+    fcntl.fcntl(writer, _F_SETPIPE_SZ, size)
+    a, b = socket.socketpair()
+    b.close()
+    return Stream(a, writer, timeout), reader
+
+
+def test_send_blocks_then_times_out_when_nobody_reads() -> None:
+    """A full pipe makes send() wait, then fail with BlockingIOError after block_timeout;
+    send_if_room() refuses at once instead of waiting."""
+    stream, reader = _pipe_stream()
+    try:
+        while stream.send_if_room(b"x" * 100):
+            pass
+        started = time.monotonic()
+        with pytest.raises(BlockingIOError):
+            stream.send(b"y" * 100)
+        assert 0.15 < time.monotonic() - started < 2.0
+    finally:
+        stream.close()
+        os.close(reader)
+
+
+def test_large_frames_arrive_whole_through_a_small_pipe() -> None:
+    """A frame far larger than the pipe is written in pieces as the reader drains it."""
+    stream, reader = _pipe_stream(timeout=5.0)
+    payload = os.urandom(1 << 20)
+    received = bytearray()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0 if (stream.send(payload), True) else 1)
+    try:
+        while len(received) < len(payload):
+            received += os.read(reader, 1 << 16)
+    finally:
+        os.waitpid(pid, 0)
+        stream.close()
+        os.close(reader)
+    assert bytes(received) == payload
+
+
+def test_tcp_listener_gets_no_pipe(tmp_path: Path) -> None:
+    """Over TCP the socket carries the frames: no file descriptor can be passed."""
+    with mplog.setup_listener(tmp_path / "t.log", address=("127.0.0.1", 0)) as listener:
+        config = listener.worker_config
+        stream = open_stream(config.address, config.token, block_timeout=1.0, buffer_bytes=None)
+        assert stream._pipe is None
+        stream.close()
+
+
+def _fork_sleeper_then_exit() -> None:
+    logging.getLogger("parent").warning("before fork")
+    pid = os.fork()
+    if pid == 0:
+        time.sleep(3)  # outlives its parent; must not hold the parent's stream open
+        os._exit(0)
+    os._exit(0)
+
+
+def test_a_forked_child_does_not_keep_its_parents_stream_open(tmp_path: Path) -> None:
+    """The parent's stream ends when the parent dies, though the child it forked lives on:
+    the child closed its copy of the pipe (else the listener would wait for it forever)."""
+    with mplog.setup_listener(tmp_path / "f.log", level="INFO") as listener:
+        process = mplog.Process(
+            target=_fork_sleeper_then_exit, context=multiprocessing.get_context("spawn")
+        )
+        process.start()
+        pid = process.pid
+        time.sleep(0.5)  # the parent exits at once; stay unreaped so the status is known
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            state = listener.stats()["processes"].get(pid, {}).get("state")
+            if state not in (None, "connected"):
+                break
+            time.sleep(0.05)
+        join_process(process, 10)
+    assert state is not None and state.startswith("died"), state

@@ -5,24 +5,14 @@ from __future__ import annotations
 import gzip
 import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
-EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+from tests import test_examples as examples
 
 
 def run_example(script: str, *args: str) -> str:
-    """Run ``examples/<script>`` in a fresh interpreter; it must succeed. Returns stdout."""
-    result = subprocess.run(
-        [sys.executable, str(EXAMPLES / script), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, f"{script} failed:\n{result.stdout}\n{result.stderr}"
-    return result.stdout
+    """Run ``examples/<script>``; it must succeed. Returns its stdout."""
+    return examples.run_example(script, *args).stdout
 
 
 def test_rotation_namer_rotator(tmp_path: Path) -> None:

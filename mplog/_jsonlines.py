@@ -81,7 +81,8 @@ def _orjson_dumps() -> Dumps | None:
     option = orjson.OPT_NON_STR_KEYS
 
     def dumps(payload: dict[str, Any]) -> str:
-        return orjson.dumps(payload, default=to_json_value, option=option).decode("utf-8")
+        encoded: bytes = orjson.dumps(payload, default=to_json_value, option=option)
+        return encoded.decode("utf-8")
 
     return dumps
 

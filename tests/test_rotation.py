@@ -378,3 +378,23 @@ def test_storm_across_many_rotations(tmp_path: Path, mode: str) -> None:
         assert text.endswith("\n"), f"{file.name} ends inside a line"
         lines += [parse_line(line) for line in text.splitlines()]
     check_sequences(lines, {f"t{t}": per_task for t in range(tasks)})
+
+
+def test_failing_rotator_is_counted_and_writing_goes_on(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A rotator that raises fails in the background: counted in background_errors, named on
+    stderr, and the writer keeps writing every record into the live file."""
+    handler = RotatingHandler(tmp_path / "r.log", max_bytes=64, close_timeout=10)
+
+    def broken(source: str, dest: str) -> None:
+        raise OSError("disk full")
+
+    handler.rotator = broken
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    for i in range(10):
+        handler.handle(logging.makeLogRecord({"msg": f"record {i:02d} " + "x" * 30}))
+    handler.close()
+    assert handler.background_errors >= 1
+    assert "disk full" in capsys.readouterr().err
+    assert "record 09" in (tmp_path / "r.log").read_text()

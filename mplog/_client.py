@@ -78,10 +78,12 @@ class ShippingHandler(logging.Handler):
     dropped silently.
     """
 
+    _config: WorkerConfig
+    _line_formatter: LineFormatter | None
+    _drop_below: int
+
     def __init__(self, config: WorkerConfig) -> None:
         super().__init__()
-        self._config = config
-        self._line_formatter: LineFormatter | None = None
         self.config = config
         self._stream: Stream | None = None
         self._process_name: str | None = None

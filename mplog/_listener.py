@@ -7,24 +7,25 @@ Data flow::
     logger.info(...)             logger.info(...)
        |                            |
     ShippingHandler              ShippingHandler       one per process, installed by
-       | encode + send()            | encode + send()  configure_worker (or inherited
-       |  (own socket)              |  (own socket)    at fork and reconnected)
+       | encode + write()           | encode + write() configure_worker (or inherited
+       |  (own pipe)                |  (own pipe)      at fork and reconnected)
        v                            v
     +---------------------------------------------------------------+
-    |  kernel socket buffers: one bounded stream per process        |
+    |  kernel pipe buffers: one bounded stream per process          |
     |  (no lock shared between processes; a dead writer tears only  |
     |   its own stream; what it wrote before dying stays readable)  |
     +---------------------------------------------------------------+
-       |
+       |        the pipe's read end reached the listener over the process's
+       |        socket connection (SCM_RIGHTS); over TCP the socket is the stream
        v  selectors loop (a thread in main, or a listener process)
-    ListenerLoop: accept -> recv -> FrameReader -> decode -> Router
+    ListenerLoop: accept -> read -> FrameReader -> decode -> Router
        |
        v
     Router -> the real handlers (file, console, dictConfig routes), written by this one loop only
 
     Supervisor (Listener in main) --control connection--> STOP --> drain --> REPLY(stats)
 
-Why sockets and not a ``multiprocessing.Queue``: the queue's writers share one lock, and a writer
+Why a stream per process and not a ``multiprocessing.Queue``: the queue's writers share one lock, and a writer
 killed while holding it wedges every other writer (and the feeder thread buffers records in
 the worker, where they die with it). A stream per process has no shared state; backpressure
 is the kernel's bounded buffer; the end of a stream is how the listener learns a writer is gone.

@@ -15,12 +15,19 @@ def run_example(script: str, *args: str) -> str:
     return examples.run_example(script, *args).stdout
 
 
+def _rotation_order(path: Path) -> tuple[str, int]:
+    # "rotated.log.<Y-m-d_H-M-S>[.N].gz": N counts the rotations within one second, and the
+    # first of each second has none (sorting on N alone failed when a run crossed a second).
+    stamp, _, counter = path.name[len("rotated.log.") : -len(".gz")].partition(".")
+    return stamp, int(counter or 0)
+
+
 def test_rotation_namer_rotator(tmp_path: Path) -> None:
     """The cookbook recipe: the live file plus the five newest rotated files, gzipped by the
     rotator under the namer's ".gz" names, holding each task's newest messages, none missing
     (two workers interleave, so the kept window holds the tails of the tasks that ran last)."""
     out = run_example("rotation_namer_rotator.py", str(tmp_path))
-    rotated = sorted(tmp_path.glob("rotated.log.*.gz"), key=lambda p: int(p.name.split(".")[-2]))
+    rotated = sorted(tmp_path.glob("rotated.log.*.gz"), key=_rotation_order)
     assert len(rotated) == 5
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         ["rotated.log", *(p.name for p in rotated)]

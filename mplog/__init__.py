@@ -2,15 +2,25 @@
 
 Call :func:`setup_listener` in main, create pools with :class:`ProcessPoolExecutor`,
 :func:`Pool` or :func:`Process` (or call :func:`configure_worker` in a child by hand).
+
+Names are imported on first use: a spawned worker unpickles its initializer from
+``mplog._pools`` and loads only the logging side (about a third of the package), not the
+listener, rotation or JSON code; every spawned process pays that import when it starts.
 """
 
-from mplog._client import ShippingHandler, WorkerConfig, configure_worker
-from mplog._context import context
-from mplog._pools import Pool, Process, ProcessPoolExecutor
-from mplog._routing import DEFAULT_FORMAT
-from mplog._setup import setup_listener
-from mplog._supervisor import Listener
-from mplog.handlers import JsonFormatter, RotatingHandler
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mplog._client import ShippingHandler, WorkerConfig, configure_worker
+    from mplog._context import context
+    from mplog._pools import Pool, Process, ProcessPoolExecutor
+    from mplog._routing import DEFAULT_FORMAT
+    from mplog._setup import setup_listener
+    from mplog._supervisor import Listener
+    from mplog.handlers import JsonFormatter, RotatingHandler
 
 __all__ = [
     "DEFAULT_FORMAT",
@@ -26,3 +36,31 @@ __all__ = [
     "context",
     "setup_listener",
 ]
+
+_HOMES = {
+    "DEFAULT_FORMAT": "mplog._routing",
+    "JsonFormatter": "mplog.handlers",
+    "Listener": "mplog._supervisor",
+    "Pool": "mplog._pools",
+    "Process": "mplog._pools",
+    "ProcessPoolExecutor": "mplog._pools",
+    "RotatingHandler": "mplog.handlers",
+    "ShippingHandler": "mplog._client",
+    "WorkerConfig": "mplog._client",
+    "configure_worker": "mplog._client",
+    "context": "mplog._context",
+    "setup_listener": "mplog._setup",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'mplog' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -12,8 +12,6 @@ import os
 import signal
 import time
 
-import psutil
-
 
 def describe_status(wait_status: int) -> str:
     """Turn a ``waitpid``-style status into words: "killed by SIGKILL", "exit code 3"."""
@@ -71,6 +69,8 @@ def exit_status(pid: int, wait: float = 0.1) -> str:
         if time.monotonic() >= deadline:
             break
         time.sleep(0.005)
+    import psutil  # only here: the listener loads this module; workers never do
+
     if psutil.pid_exists(pid):
         try:
             if psutil.Process(pid).status() != psutil.STATUS_ZOMBIE:

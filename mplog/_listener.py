@@ -25,10 +25,11 @@ Data flow::
 
     Supervisor (Listener in main) --control connection--> STOP --> drain --> REPLY(stats)
 
-Why a stream per process and not a ``multiprocessing.Queue``: the queue's writers share one lock, and a writer
-killed while holding it wedges every other writer (and the feeder thread buffers records in
-the worker, where they die with it). A stream per process has no shared state; backpressure
-is the kernel's bounded buffer; the end of a stream is how the listener learns a writer is gone.
+Why a stream per process and not a ``multiprocessing.Queue``: the queue's writers share one
+lock, and a writer killed while holding it wedges every other writer (and the feeder thread
+buffers records in the worker, where they die with it). A stream per process has no shared
+state; backpressure is the kernel's bounded buffer; the end of a stream is how the listener
+learns a writer is gone.
 """
 
 from __future__ import annotations

@@ -50,9 +50,13 @@ def test_large_frames_arrive_whole_through_a_small_pipe() -> None:
     pid = os.fork()
     if pid == 0:
         os._exit(0 if (stream.send(payload), True) else 1)
+    # Only the child keeps the write end: if it dies early, the read sees EOF, not a hang.
+    assert stream._pipe is not None
+    os.close(stream._pipe)
+    stream._pipe = None
     try:
-        while len(received) < len(payload):
-            received += os.read(reader, 1 << 16)
+        while chunk := os.read(reader, 1 << 16):
+            received += chunk
     finally:
         os.waitpid(pid, 0)
         stream.close()

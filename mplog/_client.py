@@ -133,7 +133,16 @@ class ShippingHandler(logging.Handler):
         stream = self._stream or self._open()
         if record.processName == "MainProcess" and self._process_name != "MainProcess":
             record = logging.makeLogRecord({**record.__dict__, "processName": self._process_name})
-        data = self._encode(record)
+        # The hot path, kept to a few calls: a finished line when the destination takes them.
+        data = None
+        formatter = self._line_formatter
+        if formatter is not None:
+            try:
+                data = _wire.line_frame(record.levelno, formatter.format(record))
+            except Exception:  # e.g. a %(field)s the record lacks: let the listener report it
+                data = None
+        if data is None:
+            data = _wire.frame(_wire.KIND_RECORD, _wire.record_body(record))
         if self._dropped and time.monotonic() >= self._next_drop_report:
             self._report_drops(stream, wait=False)
         if record.levelno >= self._drop_below:
@@ -166,17 +175,6 @@ class ShippingHandler(logging.Handler):
             self._give_up(self._reason(exc))
         finally:
             self.release()
-
-    def _encode(self, record: logging.LogRecord) -> bytes:
-        formatter = self._line_formatter
-        if formatter is not None:
-            try:
-                line = formatter.format(record) + "\n"
-            except Exception:  # e.g. a %(field)s the record lacks: let the listener report it
-                pass
-            else:
-                return _wire.line_frame(record.levelno, line)
-        return _wire.frame(_wire.KIND_RECORD, _wire.record_body(record))
 
     def _open(self) -> Stream:
         config = self.config

@@ -16,22 +16,45 @@ from mplog._wire import render_message
 class LineFormatter(logging.Formatter):
     """``logging.Formatter`` that never fails on a record's message, with cached timestamps.
 
-    The output is identical to ``logging.Formatter(fmt, datefmt, style)``; the timestamp text
-    of the current second is reused instead of calling ``strftime`` for every record.
+    The output is identical to ``logging.Formatter(fmt, datefmt, style)``. It runs for every
+    record a process ships, so the common case takes a short path: the timestamp text is
+    reused within the same millisecond (``strftime`` runs once a second), and a ``%``-style
+    format is applied to the record's attributes directly.
     """
 
     def __init__(self, fmt: str, datefmt: str | None, style: str) -> None:
         super().__init__(fmt, datefmt, style)  # type: ignore[arg-type]
         self._uses_time = self.usesTime()
+        # ``{`` and ``$`` styles subclass PercentStyle: only the ``%`` style itself is direct.
+        percent = type(self._style) is logging.PercentStyle
+        self._percent_fmt = self._style._fmt if percent else None
         self._second = -1
         self._second_text = ""
+        self._stamp = (-1, -1.0)
+        self._stamp_text = ""
 
     def format(self, record: logging.LogRecord) -> str:
         """Format like the stdlib, rendering a message whose formatting raises as text."""
-        record.message = render_message(record)
+        try:
+            record.message = record.getMessage()
+        except Exception:
+            record.message = render_message(record)
         if self._uses_time:
-            record.asctime = self.formatTime(record, self.datefmt)
-        text = self.formatMessage(record)
+            record.asctime = self._asctime(record)
+        fmt = self._percent_fmt
+        text = fmt % record.__dict__ if fmt is not None else self.formatMessage(record)
+        if record.exc_info or record.exc_text or record.stack_info:
+            return self._with_traces(record, text)
+        return text
+
+    def _asctime(self, record: logging.LogRecord) -> str:
+        stamp = (int(record.created), record.msecs)
+        if stamp != self._stamp:
+            self._stamp_text = self.formatTime(record, self.datefmt)
+            self._stamp = stamp
+        return self._stamp_text
+
+    def _with_traces(self, record: logging.LogRecord, text: str) -> str:
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:

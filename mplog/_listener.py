@@ -185,16 +185,14 @@ class ListenerLoop:
             return
         self._last_data = time.monotonic()
         self._round_bytes += len(data)
-        lines: list[tuple[int, memoryview]] = []
-        for kind, body in peer.reader.feed(data):
-            if kind == _wire.KIND_LINE and peer.pid is not None:
-                lines.append(self._on_line(peer, body))
-                continue
-            self._write_lines(peer, lines)
-            if not self._accepted(peer, kind, body):
-                self._close(peer)
+        # Until its hello, a peer's frames (lines included) go one by one to _accepted.
+        items = peer.reader.feed_runs(data) if peer.pid is not None else peer.reader.feed(data)
+        for item in items:
+            if isinstance(item, _wire.LineRun):
+                self._on_lines(peer, item)
+            elif not self._accepted(peer, *item):
+                self._close(peer, ended="cut off: it sent a frame the listener does not accept")
                 return
-        self._write_lines(peer, lines)
 
     def _receive(self, peer: Peer) -> bytes:
         if peer.pipe is not None:
@@ -215,18 +213,13 @@ class ListenerLoop:
         self._selector.register(peer.pipe, selectors.EVENT_READ, peer)
         return True
 
-    def _on_line(self, peer: Peer, body: bytes) -> tuple[int, memoryview]:
-        (levelno,) = _wire.LINE_LEVEL.unpack_from(body)
-        peer.received += 1
-        peer.levels[_level_name(levelno)] += 1
-        return levelno, memoryview(body)[_wire.LINE_LEVEL.size :]
-
-    def _write_lines(self, peer: Peer, lines: list[tuple[int, memoryview]]) -> None:
-        """Write the lines gathered from one read in one go (and before any other frame)."""
-        if lines:
-            if self._router.write_lines(lines):
-                peer.written += len(lines)
-            lines.clear()
+    def _on_lines(self, peer: Peer, run: _wire.LineRun) -> None:
+        count = len(run.levels)
+        peer.received += count
+        for levelno, n in Counter(run.levels).items():
+            peer.levels[_level_name(levelno)] += n
+        if self._router.write_lines(run):
+            peer.written += count
 
     def _accepted(self, peer: Peer, kind: int, body: bytes) -> bool:
         """Handle one frame; False if the peer must be cut off (bad token, bad data)."""
@@ -303,7 +296,7 @@ class ListenerLoop:
         if self._deadline is None:
             self._deadline = time.monotonic() + timeout
 
-    def _close(self, peer: Peer, *, cut: bool = False) -> None:
+    def _close(self, peer: Peer, *, ended: str | None = None) -> None:
         if peer.reader.pending and peer.pid is not None:
             self._counts["torn_frames"] += 1
             self._report(
@@ -326,8 +319,8 @@ class ListenerLoop:
             self._begin_stop(5.0)
             return
         peer.sock.close()
-        if cut:
-            peer.ended = "cut off by stop()"
+        if ended is not None:
+            peer.ended = ended
         elif peer.pid is None or peer.said_bye:
             peer.ended = "closed"
         else:
@@ -368,7 +361,7 @@ class ListenerLoop:
     def _shutdown(self) -> None:
         for peer in list(self._peers.values()):
             if peer is not self._control:
-                self._close(peer, cut=True)
+                self._close(peer, ended="cut off by stop()")
         self._deaths.settle(everything=True)
         self._deaths.close()
         self._selector.close()

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from mplog import _wire
 from mplog._jsonlines import JsonFormatter
 from mplog._rotation import RotatingHandler
 
@@ -94,13 +95,22 @@ class Router:
                     self._failed(handler, exc)
         return self.errors == errors
 
-    def write_lines(self, lines: Sequence[tuple[int, bytes | memoryview]]) -> bool:
-        """Append finished lines ``(levelno, utf-8 bytes)`` to the stream handlers whose level
-        they meet, in one write each; False if any of them failed."""
+    def write_lines(self, run: _wire.LineRun) -> bool:
+        """Append finished lines to the stream handlers whose level they meet, in one write
+        each; False if any of them failed."""
         ok = True
+        lowest = min(run.levels)
         for handler in self._line_handlers:
             level = handler.level
-            wanted = [line for levelno, line in lines if levelno >= level]
+            wanted = (
+                run.lines
+                if lowest >= level
+                else [
+                    line
+                    for levelno, line in zip(run.levels, run.lines, strict=True)
+                    if levelno >= level
+                ]
+            )
             if wanted:
                 try:
                     _append(handler, wanted)
@@ -154,7 +164,7 @@ class Router:
                 self._failed(handler, exc)
 
 
-def _append(handler: logging.StreamHandler[Any], lines: list[bytes | memoryview]) -> None:
+def _append(handler: logging.StreamHandler[Any], lines: Sequence[bytes | memoryview]) -> None:
     append_lines = getattr(handler, "append_lines", None)
     if append_lines is not None:  # a rotating file counts and rotates between lines
         append_lines(lines)

@@ -16,7 +16,8 @@ from __future__ import annotations
 import logging
 import marshal
 import struct
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, cast
 
 from mplog._exceptions import summarize
 
@@ -141,9 +142,16 @@ def record_body(record: logging.LogRecord) -> bytes:
 
 
 def line_frame(levelno: int, line: str) -> bytes:
-    """The frame of a finished line (newline included): header, level of its record, UTF-8."""
-    data = line.encode("utf-8", "backslashreplace")
-    return _LINE_HEADER.pack(len(data) + LINE_LEVEL.size, KIND_LINE, levelno) + data
+    """The frame of a finished line (a newline is added): header, level of its record, UTF-8."""
+    data = (line + "\n").encode("utf-8", "backslashreplace")
+    try:
+        header = _LINE_HEADER.pack(len(data) + LINE_LEVEL.size, KIND_LINE, levelno)
+    except struct.error:
+        # The level only decides which destinations take the line: a custom level outside
+        # the field's range is clamped rather than costing the record.
+        level = min(max(int(levelno), 0), 0xFFFF)
+        header = _LINE_HEADER.pack(len(data) + LINE_LEVEL.size, KIND_LINE, level)
+    return header + data
 
 
 def make_record(fields: dict[str, Any]) -> logging.LogRecord:
@@ -151,31 +159,86 @@ def make_record(fields: dict[str, Any]) -> logging.LogRecord:
     return logging.makeLogRecord(fields)
 
 
+@dataclass
+class LineRun:
+    """Finished lines that came one after another on one stream, with their levels."""
+
+    levels: list[int]
+    lines: list[memoryview]
+
+
+Frame = tuple[int, bytes]
+
+
 class FrameReader:
     """Split a byte stream into frames; keeps a partial frame until the rest arrives."""
 
     def __init__(self) -> None:
-        self._buffer = bytearray()
+        self._partial = bytearray()
+        self._needed = 0  # bytes the partial frame needs before it is worth parsing again
 
     @property
     def pending(self) -> int:
         """Bytes of an incomplete frame held back (non-zero at EOF means a torn frame)."""
-        return len(self._buffer)
+        return len(self._partial)
 
-    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+    def feed(self, data: bytes) -> list[Frame]:
         """Add ``data``; return every frame it completes, as ``(kind, body)``."""
-        buffer = self._buffer
-        buffer += data
+        return cast("list[Frame]", self._split(data, group_lines=False))
+
+    def feed_runs(self, data: bytes) -> list[Frame | LineRun]:
+        """Like :meth:`feed`, except that consecutive ``KIND_LINE`` frames come as one
+        :class:`LineRun`: the listener's hot path, with no Python work per line beyond
+        finding where it starts and ends (the lines are views of the data, not copies)."""
+        return self._split(data, group_lines=True)
+
+    def _split(self, data: bytes, *, group_lines: bool) -> list[Frame | LineRun]:
+        buffer = self._join(data)
+        if buffer is None:
+            return []
+        view = memoryview(buffer)
         size = len(buffer)
         pos = 0
-        header = HEADER.size
-        frames = []
-        while size - pos >= header:
-            length, kind = HEADER.unpack_from(buffer, pos)
-            end = pos + header + length
+        items: list[Frame | LineRun] = []
+        levels: list[int] | None = None
+        lines: list[memoryview] = []
+        while True:
+            if size - pos >= _LINE_HEADER.size:  # one unpack for the common frame
+                length, kind, levelno = _LINE_HEADER.unpack_from(buffer, pos)
+            elif size - pos >= HEADER.size:
+                length, kind = HEADER.unpack_from(buffer, pos)
+            else:
+                break
+            end = pos + HEADER.size + length
             if end > size:
                 break
-            frames.append((kind, bytes(buffer[pos + header : end])))
+            if group_lines and kind == KIND_LINE and length >= LINE_LEVEL.size:
+                if levels is None:
+                    levels, lines = [], []
+                    items.append(LineRun(levels, lines))
+                levels.append(levelno)
+                lines.append(view[pos + _LINE_HEADER.size : end])
+            else:
+                levels = None
+                items.append((kind, buffer[pos + HEADER.size : end]))
             pos = end
-        del buffer[:pos]
-        return frames
+        self._keep(buffer[pos:])
+        return items
+
+    def _join(self, data: bytes) -> bytes | None:
+        """The bytes to parse: the held-back partial frame plus ``data``; None while that
+        frame is still incomplete (so a large frame arriving in pieces costs linear time)."""
+        if not self._partial:
+            return bytes(data)
+        self._partial += data
+        if len(self._partial) < self._needed:
+            return None
+        buffer = bytes(self._partial)
+        self._partial.clear()
+        return buffer
+
+    def _keep(self, rest: bytes) -> None:
+        self._partial[:] = rest
+        self._needed = (
+            HEADER.size + HEADER.unpack_from(rest)[0] if len(rest) >= HEADER.size else HEADER.size
+        )

@@ -3,6 +3,7 @@ authentication, framing across reads, torn frames, deaths and clean goodbyes, st
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import socket
@@ -98,14 +99,34 @@ def test_wrong_token_rejected_without_torn_frame_report(harness: Harness) -> Non
     """A wrong token closes the connection: nothing it sent is handled, it is counted as
     rejected, and it is not misreported as a torn frame or a dead worker."""
     sock = harness.connect(pid=102, token="x" * 32)
-    sock.sendall(_record_frame("forged"))
-    assert sock.recv(1) == b""
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):  # it may be closed by now
+        sock.sendall(_record_frame("forged"))
+    with contextlib.suppress(ConnectionResetError):  # closed with our bytes unread
+        assert sock.recv(1) == b""
     sock.close()
     stats = harness.stop()
     assert "forged" not in harness.messages()
     assert stats["rejected"] == 1
     assert stats["torn_frames"] == 0, harness.messages()
     assert 102 not in stats["processes"]
+
+
+def test_malformed_line_frame_cuts_off_only_its_sender(harness: Harness) -> None:
+    """A line frame too short to hold its level closes that connection and is counted as
+    rejected; the listener keeps serving everyone else."""
+    bad = harness.connect(pid=103)
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        bad.sendall(_wire.frame(_wire.KIND_LINE, b"x"))
+    with contextlib.suppress(ConnectionResetError):
+        assert bad.recv(1) == b""
+    bad.close()
+    good = harness.connect(pid=104)
+    good.sendall(_record_frame("still served") + _wire.frame(_wire.KIND_BYE, b""))
+    good.close()
+    stats = harness.stop()
+    assert harness.messages() == ["still served"]
+    assert stats["rejected"] == 1
+    assert stats["processes"][103]["state"].startswith("cut off: it sent a frame")
 
 
 def test_record_before_hello_is_rejected(harness: Harness) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from mplog import _wire
 from mplog._routing import (
     ConfigDestination,
     FileDestination,
@@ -73,6 +74,22 @@ def test_router_applies_handler_levels() -> None:
     router.handle(_rec("x", "error", logging.ERROR))
     assert everything.messages == ["info", "error"]
     assert warnings.messages == ["error"]
+
+
+def test_write_lines_gives_each_handler_the_lines_meeting_its_level(tmp_path: Path) -> None:
+    """A run of finished lines reaches each line handler whole when every line meets its
+    level, and otherwise only the lines that do, in order."""
+    everything = logging.FileHandler(tmp_path / "all.log")
+    warnings = logging.FileHandler(tmp_path / "warn.log")
+    warnings.setLevel(logging.WARNING)
+    router = Router(Route((everything, warnings)), line_handlers=(everything, warnings))
+    lines = [b"info\n", b"error\n", b"debug\n", b"warning\n"]
+    run = _wire.LineRun([20, 40, 10, 30], [memoryview(line) for line in lines])
+    assert router.write_lines(run)
+    assert router.write_lines(_wire.LineRun([50], [memoryview(b"critical\n")]))
+    router.close()
+    assert (tmp_path / "all.log").read_bytes() == b"".join(lines) + b"critical\n"
+    assert (tmp_path / "warn.log").read_bytes() == b"error\nwarning\ncritical\n"
 
 
 def test_router_applies_logger_filters() -> None:

@@ -68,6 +68,88 @@ def test_frame_reader_never_hands_out_a_frame_twice() -> None:
     assert reader.feed(_wire.frame(2, b"cc")[4:]) == [(2, b"cc")]
 
 
+def _mixed_stream() -> tuple[bytes, list[object]]:
+    """A stream of lines and other frames, and what feed_runs() must make of it."""
+    lines = [(20, "one"), (40, "two\nstill two"), (70000, "custom level")]
+    body = _wire.encode({"msg": "record"})
+    stream = (
+        b"".join(_wire.line_frame(level, text) for level, text in lines[:2])
+        + _wire.frame(_wire.KIND_RECORD, body)
+        + _wire.line_frame(*lines[2])
+        + _wire.frame(_wire.KIND_BYE, b"")
+    )
+    expected = [
+        ([20, 40], [b"one\n", b"two\nstill two\n"]),
+        (_wire.KIND_RECORD, body),
+        ([0xFFFF], [b"custom level\n"]),
+        (_wire.KIND_BYE, b""),
+    ]
+    return stream, expected
+
+
+def _as_data(items: list[_wire.Frame | _wire.LineRun]) -> list[object]:
+    return [
+        (item.levels, [bytes(line) for line in item.lines])
+        if isinstance(item, _wire.LineRun)
+        else item
+        for item in items
+    ]
+
+
+def _one_per_line(items: list[_wire.Frame | _wire.LineRun]) -> list[object]:
+    flat: list[object] = []
+    for item in items:
+        if isinstance(item, _wire.LineRun):
+            flat += [
+                (level, bytes(line)) for level, line in zip(item.levels, item.lines, strict=True)
+            ]
+        else:
+            flat.append(item)
+    return flat
+
+
+def test_feed_runs_groups_consecutive_lines_between_other_frames() -> None:
+    """feed_runs() hands consecutive lines over as one run (levels and bytes, newlines
+    kept), other frames as (kind, body), all in stream order; a custom level beyond the
+    header's range is clamped, not fatal."""
+    stream, expected = _mixed_stream()
+    assert _as_data(_wire.FrameReader().feed_runs(stream)) == expected
+
+
+def test_feed_runs_at_every_byte_boundary() -> None:
+    """Cut anywhere, the stream still yields every line and frame exactly once, in order;
+    runs from an earlier feed stay intact after later feeds."""
+    stream, _ = _mixed_stream()
+    whole = _one_per_line(_wire.FrameReader().feed_runs(stream))
+    for cut in range(len(stream) + 1):
+        reader = _wire.FrameReader()
+        first = reader.feed_runs(stream[:cut])
+        second = reader.feed_runs(stream[cut:])
+        assert _one_per_line(first + second) == whole, f"cut at {cut}"
+        assert reader.pending == 0
+
+
+def test_feed_runs_passes_a_short_line_frame_on_as_a_frame() -> None:
+    """A line frame too short to hold its level is not a line: it comes out as a plain
+    frame, for the listener to reject."""
+    bad = _wire.frame(_wire.KIND_LINE, b"x")
+    assert _wire.FrameReader().feed_runs(bad) == [(_wire.KIND_LINE, b"x")]
+
+
+def test_a_large_frame_in_small_pieces_is_held_until_complete() -> None:
+    """A frame much larger than each read comes out once, whole, when its last byte
+    arrives; until then it is only pending."""
+    body = bytes(range(256)) * 4096
+    stream = _wire.frame(_wire.KIND_RECORD, body) + _wire.line_frame(20, "after")
+    reader = _wire.FrameReader()
+    got: list[_wire.Frame | _wire.LineRun] = []
+    for start in range(0, len(stream), 4096):
+        got += reader.feed_runs(stream[start : start + 4096])
+        if start + 4096 < len(stream) - 20:
+            assert got == [] and reader.pending == min(start + 4096, len(stream))
+    assert _as_data(got) == [(_wire.KIND_RECORD, body), ([20], [b"after\n"])]
+
+
 def test_decode_rejects_non_dict() -> None:
     """decode() refuses a body that is not an encoded dict with a clear error."""
     with pytest.raises(ValueError, match="expected a dict"):

@@ -56,8 +56,12 @@ from mplog._levels import levels_frame
 from mplog._routing import Router
 
 _RECV_SIZE = 1 << 18
-_SMALL_ROUND = 1 << 15
-_PAUSE = 0.001
+#: After a round that brought less than this, the loop pauses for _PAUSE before the next
+#: one: every round costs the same fixed work (select, reads, one write per destination),
+#: so fewer, fuller rounds cost less per record (0.73 -> 0.49 µs, measured with 1 vs 5 ms).
+#: At 200,000 records/s a pause lets ~120 KB pile up, far below a pipe's 1 MiB.
+_SMALL_ROUND = 1 << 16
+_PAUSE = 0.005
 
 
 @dataclass
@@ -139,9 +143,7 @@ class ListenerLoop:
                         self._deaths.exited(key.data)
                 self._deaths.settle()
                 if 0 < self._round_bytes < _SMALL_ROUND and self._deadline is None:
-                    # Waking up for a trickle costs more than the trickle: let records pile
-                    # up briefly (the kernel buffers hold far more than this pause brings).
-                    time.sleep(_PAUSE)
+                    time.sleep(_PAUSE)  # records pile up in the kernel meanwhile
         finally:
             self._shutdown()
 

@@ -8,6 +8,9 @@ installed are skipped.
 
 from __future__ import annotations
 
+import multiprocessing
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +18,7 @@ import pytest
 
 from benchmarks import cli, report
 from benchmarks.harness import Trial, Variant, run_trial
+from benchmarks.memory import PeakTreeMemory
 from benchmarks.suite import Plan, run_suite
 from benchmarks.variants import ALL, REFERENCE, by_name
 
@@ -133,3 +137,22 @@ def test_a_variant_that_raises_is_failed() -> None:
     """A run that raised reports its error as the failure."""
     assert not _failed_trial().ok
     assert _failed_trial().problems() == "RuntimeError: boom"
+
+
+def _hold_memory(megabytes: int, seconds: float) -> None:
+    block = bytearray(megabytes * 1_000_000)
+    block[::4096] = b"x" * len(block[::4096])  # touch every page, so it is resident
+    time.sleep(seconds)
+
+
+def test_peak_memory_counts_children_and_adds_no_thread() -> None:
+    """The sampler sees a child's allocation in the tree's peak, and it runs outside the
+    measured process: no thread is added to it while it measures."""
+    threads = threading.active_count()
+    with PeakTreeMemory(interval=0.01) as memory:
+        assert threading.active_count() == threads
+        child = multiprocessing.get_context("spawn").Process(target=_hold_memory, args=(60, 1.0))
+        child.start()
+        child.join(30)
+        assert child.exitcode == 0
+    assert memory.peak_mb >= 50, memory.peak_mb

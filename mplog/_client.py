@@ -19,6 +19,7 @@ import time
 import weakref
 from collections import Counter
 from dataclasses import dataclass, replace
+from typing import Any
 
 from mplog import _wire
 from mplog._connection import Address, Stream, open_stream, process_name
@@ -26,6 +27,8 @@ from mplog._context import stamp
 from mplog._formatting import LineFormatter
 from mplog._levels import apply_levels, capture_levels, follow_levels
 
+#: Since 3.12 a passing filter (and so ``Handler.handle``) returns the record itself.
+_FILTER_RETURNS_RECORD = sys.version_info >= (3, 12)
 _FALLBACK_FORMAT = "%(asctime)s %(processName)s[%(process)d] %(name)s %(levelname)s %(message)s"
 
 
@@ -109,6 +112,16 @@ class ShippingHandler(logging.Handler):
             if config.on_full == "block"
             else (config.keep_level if config.keep_level is not None else 2**31)
         )
+
+    def handle(self, record: logging.LogRecord) -> Any:
+        """``logging.Handler.handle``, with its common case (no filters on this handler) kept
+        short, since it runs for every record the process logs. Override :meth:`emit` rather
+        than this."""
+        if self.filters:
+            return super().handle(record)
+        with self.lock:  # type: ignore[union-attr]  # created by Handler.__init__
+            self.emit(record)
+        return record if _FILTER_RETURNS_RECORD else True
 
     def emit(self, record: logging.LogRecord) -> None:
         """Ship ``record``; on failure write it to stderr. Never raises."""

@@ -5,6 +5,7 @@ call never raises or silently drops a record, and what was logged survives abrup
 from __future__ import annotations
 
 import functools
+import io
 import logging
 import multiprocessing
 import os
@@ -100,6 +101,25 @@ def test_unreachable_listener_falls_back_to_stderr(capfd: pytest.CaptureFixture[
     err = capfd.readouterr().err
     assert err.count("cannot reach the log listener") == 1
     assert "first 1" in err and "second" in err
+
+
+def test_handle_applies_handler_filters_and_returns_like_the_stdlib(tmp_path: Path) -> None:
+    """The shipping handler's own filters still decide what is shipped, and handle()
+    returns what logging.Handler.handle returns for the same record."""
+    listener = mplog.setup_listener(tmp_path / "out.log", fmt="%(message)s", mode="thread")
+    handler = mplog.ShippingHandler(listener.worker_config)
+    reference = logging.StreamHandler(io.StringIO())  # the stdlib's handle(), unchanged
+    try:
+        for name, level in (("kept", logging.WARNING), ("filtered", logging.WARNING)):
+            record = logging.LogRecord("f", level, __file__, 1, name, None, None)
+            assert handler.handle(record) == reference.handle(record)
+            if name == "kept":
+                handler.addFilter(lambda r: r.getMessage() != "filtered")
+                reference.addFilter(lambda r: r.getMessage() != "filtered")
+    finally:
+        handler.close()
+        listener.stop()
+    assert (tmp_path / "out.log").read_text().splitlines() == ["kept"]
 
 
 # -- guarantee 3: no child writes the destination itself -------------------------------------

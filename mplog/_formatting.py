@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 
+from mplog._context import names_pool_fields
 from mplog._wire import render_message
 
 
@@ -25,6 +26,8 @@ class LineFormatter(logging.Formatter):
     def __init__(self, fmt: str, datefmt: str | None, style: str) -> None:
         super().__init__(fmt, datefmt, style)  # type: ignore[arg-type]
         self._uses_time = self.usesTime()
+        #: Whether the format may name ``worker_index``, ``task_id`` or ``task_name``.
+        self.names_pool_fields = names_pool_fields(fmt)
         # ``{`` and ``$`` styles subclass PercentStyle: only the ``%`` style itself is direct.
         percent = type(self._style) is logging.PercentStyle
         self._percent_fmt = self._style._fmt if percent else None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import multiprocessing
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 import mplog
 from mplog import _context
 from tests import _ctx_workers
+from tests._helpers import TIMEOUT
 
 CTX_FMT = "%(process)d|%(worker_index)s|%(task_id)s|%(task_name)s|%(request_id)s|%(message)s"
 
@@ -74,3 +76,38 @@ def test_main_records_have_empty_task_fields(tmp_path: Path) -> None:
     with mplog.setup_listener(path, level="INFO", fmt=CTX_FMT), mplog.context(request_id="m"):
         logging.getLogger("main").info("hello")
     assert _lines(path) == [[_lines(path)[0][0], "None", "None", "None", "m", "hello"]]
+
+
+def test_stamp_needed_follows_the_format_and_open_context_blocks() -> None:
+    """A line format naming a pool field needs stamping; one that names none needs it only
+    while a context() block is open."""
+    assert _context.names_pool_fields("%(asctime)s %(task_id)s %(message)s")
+    assert _context.names_pool_fields("{worker_index} {message}")
+    assert not _context.names_pool_fields("%(asctime)s %(name)s %(message)s")
+    assert _context.stamp_needed(True)
+    assert not _context.stamp_needed(False)
+    with mplog.context(request_id="r"):
+        assert _context.stamp_needed(False)
+    assert not _context.stamp_needed(False)
+
+
+@pytest.mark.parametrize(
+    ("fmt", "expected"),
+    [
+        ("%(request_id)s|%(message)s", ["r0|item 0 0", "r1|item 1 0"]),
+        ("%(task_id)s|%(task_name)s|%(message)s", ["0|log_item|item 0 0", "1|log_item|item 1 0"]),
+    ],
+)
+def test_worker_lines_carry_context_fields_the_format_names(
+    tmp_path: Path, fmt: str, expected: list[str]
+) -> None:
+    """Workers that format their own lines fill in a context() field or a pool field that
+    the format names (they stamp records only when a format or a block needs it)."""
+    path = tmp_path / "ctx.log"
+    ctx = multiprocessing.get_context("fork")
+    with (
+        mplog.setup_listener(path, level="INFO", fmt=fmt),
+        mplog.ProcessPoolExecutor(1, mp_context=ctx) as executor,
+    ):
+        list(executor.map(_ctx_workers.log_item, range(2), timeout=TIMEOUT))
+    assert sorted(path.read_text().splitlines()) == expected

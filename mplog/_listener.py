@@ -40,6 +40,7 @@ import functools
 import hmac
 import logging
 import os
+import select
 import selectors
 import socket
 import struct
@@ -143,9 +144,18 @@ class ListenerLoop:
                         self._deaths.exited(key.data)
                 self._deaths.settle()
                 if 0 < self._round_bytes < _SMALL_ROUND and self._deadline is None:
-                    time.sleep(_PAUSE)  # records pile up in the kernel meanwhile
+                    self._pause()
         finally:
             self._shutdown()
+
+    def _pause(self) -> None:
+        """Let records pile up in the kernel for _PAUSE; a request from the supervisor (a
+        stop, a level change) ends the pause at once."""
+        control = self._control
+        if control is None:
+            time.sleep(_PAUSE)
+        else:
+            select.select([control.sock], [], [], _PAUSE)
 
     def _timeout(self) -> float:
         now = time.monotonic()

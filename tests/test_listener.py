@@ -8,13 +8,14 @@ import logging
 import os
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from mplog import _wire
+from mplog import _listener, _wire
 from mplog._listener import ListenerLoop
 from mplog._routing import Route, Router
 from tests._helpers import ListHandler
@@ -210,3 +211,29 @@ def test_control_connection_lost_stops_the_loop(harness: Harness) -> None:
     harness.thread.join(30)
     assert not harness.thread.is_alive()
     assert harness.messages() == ["before"]
+
+
+def test_a_supervisor_request_ends_the_pause_after_a_trickle(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """After a small round the loop pauses to let records pile up; a request on the control
+    connection ends that pause at once (with a 60 s pause, the answer still comes quickly)."""
+
+    def arrived(count: int) -> None:
+        deadline = time.monotonic() + 10
+        while len(harness.handler.records) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert len(harness.handler.records) == count
+
+    worker = harness.connect(pid=108)
+    worker.sendall(_record_frame("first"))
+    arrived(1)
+    monkeypatch.setattr(_listener, "_PAUSE", 60.0)
+    worker.sendall(_record_frame("trickle"))
+    arrived(2)  # the round that brought it is followed by a (long) pause
+    started = time.monotonic()
+    stats = harness.ask(_wire.KIND_STATS, {})
+    assert time.monotonic() - started < 10, "the request waited for the pause to end"
+    assert stats["received"] == 2
+    worker.sendall(_wire.frame(_wire.KIND_BYE, b""))
+    worker.close()

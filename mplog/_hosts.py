@@ -100,7 +100,7 @@ def _run_loop(loop: ListenerLoop) -> None:
 def default_context() -> Any:
     """How to start the listener process when the user names no context.
 
-    Fork when it is safe, spawn otherwise. Fork starts in ~3 ms instead of ~80 ms (spawn
+    Fork when it is safe, spawn otherwise. Fork starts in ~3 ms instead of ~60 ms (spawn
     starts a new interpreter and re-imports main), which matters for short jobs. It is safe
     when no other thread runs in this process (no lock can be held mid-fork; no 3.12+ fork
     warning) on Linux (macOS system libraries do not survive fork).

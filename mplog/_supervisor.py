@@ -109,8 +109,12 @@ class Listener:
             token=token,
             line_format=self.destination.line_format(),
         )
-        self._control = connect(address, token, "control")
-        self._install_in_main()
+        try:
+            self._control = connect(address, token, "control")
+            self._install_in_main()
+        except BaseException:
+            self._abandon()
+            raise
         self._state = "running"
         _running.add(self)
         atexit.register(self.stop)
@@ -126,6 +130,19 @@ class Listener:
                 self.destination, address, token, self._mp_context, self._tempdir
             )
         return bound
+
+    def _abandon(self) -> None:
+        """Undo a start that failed once the loop was running: put main's handlers back and
+        end the loop (it stops when its control connection ends; a listener process that
+        never got one is killed)."""
+        self._uninstall_from_main()
+        self._release_sigterm()
+        if self._control is not None:
+            self._control.close()
+        # Without a control connection a thread loop cannot be told to stop: it stays idle
+        # (a daemon thread); a process is killed at once.
+        _hosts.join(self._runner, 5.0 if self._control is not None else 0.0)
+        self._remove_socket()
 
     def _remove_socket(self) -> None:
         if self._tempdir is not None:

@@ -261,3 +261,41 @@ def test_socket_is_private_and_cleaned_up(mode: str, listen: Callable[..., mplog
     probe.close()
     listener.stop()
     assert not os.path.exists(os.path.dirname(address))
+
+
+# A thread loop that never got its control connection cannot be told to stop: it stays, idle
+# (a daemon thread); that case is left out so that no test leaves a thread behind.
+@pytest.mark.parametrize(
+    ("mode", "step"), [("thread", "install"), ("process", "control"), ("process", "install")]
+)
+def test_a_start_failing_after_the_loop_started_leaves_nothing_behind(
+    mode: str, step: str, log_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If start() fails once the loop runs (its control connection, or the install in
+    main), the error reaches the caller, main's handlers are back, the socket is removed,
+    and the loop has ended (a listener process without a control connection is killed)."""
+    started: list[Any] = []
+    real_start_loop = _supervisor.Listener._start_loop
+
+    def start_loop(self: _supervisor.Listener, address: Any, token: str) -> Any:
+        bound = real_start_loop(self, address, token)
+        started.append((self._runner, bound))
+        return bound
+
+    def fail(*args: Any) -> None:
+        raise OSError("injected failure")
+
+    monkeypatch.setattr(_supervisor.Listener, "_start_loop", start_loop)
+    if step == "control":
+        monkeypatch.setattr(_supervisor, "connect", fail)
+    else:
+        monkeypatch.setattr(_supervisor.Listener, "_catch_sigterm", fail)
+    before = list(logging.getLogger().handlers)
+    with pytest.raises(OSError, match="injected failure"):
+        mplog.setup_listener(log_path, mode=mode)
+    ((runner, address),) = started
+    assert logging.getLogger().handlers == before
+    assert not os.path.exists(os.path.dirname(address))
+    if mode == "process" or step == "install":
+        runner.join(TIMEOUT)
+        assert not runner.is_alive()

@@ -33,8 +33,8 @@ class LineFormatter(logging.Formatter):
         self._percent_fmt = self._style._fmt if percent else None
         self._second = -1
         self._second_text = ""
-        self._stamp = (-1, -1.0)
-        self._stamp_text = ""
+        self._moment = (-1, -1.0)  # the (second, millisecond) of _moment_text
+        self._moment_text = ""
 
     def format(self, record: logging.LogRecord) -> str:
         """Format like the stdlib, rendering a message whose formatting raises as text."""
@@ -51,11 +51,11 @@ class LineFormatter(logging.Formatter):
         return text
 
     def _asctime(self, record: logging.LogRecord) -> str:
-        stamp = (int(record.created), record.msecs)
-        if stamp != self._stamp:
-            self._stamp_text = self.formatTime(record, self.datefmt)
-            self._stamp = stamp
-        return self._stamp_text
+        moment = (int(record.created), record.msecs)
+        if moment != self._moment:
+            self._moment_text = self.formatTime(record, self.datefmt)
+            self._moment = moment
+        return self._moment_text
 
     def _with_traces(self, record: logging.LogRecord, text: str) -> str:
         if record.exc_info and not record.exc_text:

@@ -19,11 +19,15 @@ from tests import _faults
 from tests._helpers import call_within, read_lines
 
 SCRIPT = """
-import json, logging, os, sys, time
+import json, logging, os, signal, sys, time
 import multiprocessing as mp
 import mplog
 from tests import _faults
 from tests._helpers import FMT
+
+# A terminal's Ctrl+C meets Python's default handler, but a test run started in the
+# background (`cmd &`, nohup in CI) hands SIGINT down ignored, and Python keeps it ignored.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 def sleeper(tag, n):
     _faults.storm(tag, n)

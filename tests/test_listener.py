@@ -130,6 +130,26 @@ def test_malformed_line_frame_cuts_off_only_its_sender(harness: Harness) -> None
     assert stats["processes"][103]["state"].startswith("cut off: it sent a frame")
 
 
+def test_lines_arriving_with_the_hello_are_written(harness: Harness) -> None:
+    """Over a socket stream (TCP) a process's first lines can arrive in the same read as its
+    hello: they are written like any other, none is rejected."""
+    sock = socket.socket(socket.AF_UNIX)
+    sock.settimeout(30)
+    sock.connect(harness.address)
+    hello = {"pid": 109, "name": "p", "role": "worker", "token": TOKEN}
+    lines = b"".join(_wire.line_frame(logging.INFO, f"line {i}") for i in range(3))
+    sock.sendall(
+        _wire.frame(_wire.KIND_HELLO, _wire.encode(hello))
+        + lines
+        + _wire.frame(_wire.KIND_BYE, b"")
+    )
+    sock.close()
+    stats = harness.stop()
+    assert stats["rejected"] == 0
+    assert stats["processes"][109]["received"] == 3
+    assert stats["processes"][109]["state"] == "closed"
+
+
 def test_record_before_hello_is_rejected(harness: Harness) -> None:
     """A connection that sends a record before introducing itself is dropped unread."""
     sock = socket.socket(socket.AF_UNIX)

@@ -18,7 +18,7 @@ Data flow::
        |        the pipe's read end reached the listener over the process's
        |        socket connection (SCM_RIGHTS); over TCP the socket is the stream
        v  selectors loop (a thread in main, or a listener process)
-    ListenerLoop: accept -> read -> FrameReader -> decode -> Router
+    ListenerLoop: accept -> read -> FrameReader -> runs of lines, decoded records -> Router
        |
        v
     Router -> the real handlers (file, console, dictConfig routes), written by this one loop only
@@ -35,7 +35,6 @@ learns a writer is gone.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import functools
 import hmac
 import logging
@@ -43,14 +42,13 @@ import os
 import select
 import selectors
 import socket
-import struct
-import termios
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from mplog import _wire
+from mplog._connection import unread_bytes
 from mplog._context import stamp
 from mplog._deaths import Deaths
 from mplog._levels import levels_frame
@@ -353,7 +351,7 @@ class ListenerLoop:
         """Counts so far: totals, and per process (by pid) what it sent and what became of it."""
         processes = {peer.pid or 0: peer.summary() for peer in self._workers}
         backlog = sum(
-            _unread_bytes(p.sock if p.pipe is None else p.pipe) + p.reader.pending
+            unread_bytes(p.sock if p.pipe is None else p.pipe) + p.reader.pending
             for p in self._peers.values()
         )
         return {
@@ -395,10 +393,3 @@ def _send_quietly(peer: Peer, data: bytes) -> None:
     # process that cannot take them keeps its current levels.
     with contextlib.suppress(OSError):
         peer.sock.send(data)
-
-
-def _unread_bytes(sock: socket.socket | int) -> int:
-    try:
-        return struct.unpack("i", fcntl.ioctl(sock, termios.FIONREAD, b"\0\0\0\0"))[0]  # type: ignore[no-any-return]
-    except OSError:
-        return 0

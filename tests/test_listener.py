@@ -150,13 +150,17 @@ def test_lines_arriving_with_the_hello_are_written(harness: Harness) -> None:
     assert stats["processes"][109]["state"] == "closed"
 
 
-def test_record_before_hello_is_rejected(harness: Harness) -> None:
-    """A connection that sends a record before introducing itself is dropped unread."""
+@pytest.mark.parametrize("kind", ["record", "line"])
+def test_record_before_hello_is_rejected(harness: Harness, kind: str) -> None:
+    """A connection that sends a record (whole, or as a finished line) before introducing
+    itself is dropped unread."""
     sock = socket.socket(socket.AF_UNIX)
     sock.settimeout(30)
     sock.connect(harness.address)
-    sock.sendall(_record_frame("sneaky"))
-    assert sock.recv(1) == b""
+    frame = _record_frame("sneaky") if kind == "record" else _wire.line_frame(20, "sneaky")
+    sock.sendall(frame)
+    with contextlib.suppress(ConnectionResetError):  # closed with our bytes unread
+        assert sock.recv(1) == b""
     sock.close()
     stats = harness.stop()
     assert "sneaky" not in harness.messages()

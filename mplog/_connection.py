@@ -18,7 +18,6 @@ import select
 import socket
 import struct
 import sys
-import termios
 
 from mplog import _wire
 
@@ -165,11 +164,3 @@ def open_stream(
     finally:
         os.close(reader)
     return Stream(sock, writer, block_timeout)
-
-
-def unread_bytes(stream: socket.socket | int) -> int:
-    """Bytes waiting to be read from a socket or a pipe (0 if that cannot be known)."""
-    try:
-        return struct.unpack("i", fcntl.ioctl(stream, termios.FIONREAD, b"\0\0\0\0"))[0]  # type: ignore[no-any-return]
-    except OSError:
-        return 0

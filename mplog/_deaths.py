@@ -14,12 +14,9 @@ import selectors
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from mplog._exitstatus import exit_status, peek_exit_status
-
-if TYPE_CHECKING:
-    from mplog._listener import Peer
+from mplog._peers import Peer
 
 #: How long a death report waits for an announcement that the exit was expected.
 SETTLE = 0.25
@@ -55,6 +52,9 @@ class Deaths:
             return
         try:
             pidfd = os.pidfd_open(peer.pid or 0)
+        except ProcessLookupError:  # gone (and reaped) before its hello was read
+            peer.exited = True
+            return
         except OSError:
             return
         self._selector.register(pidfd, selectors.EVENT_READ, ExitWatch(peer, pidfd))
@@ -63,6 +63,7 @@ class Deaths:
         """The watched process exited: note its status while it can still be read."""
         self._selector.unregister(watch.pidfd)
         os.close(watch.pidfd)
+        watch.peer.exited = True
         if not watch.peer.said_bye:
             watch.peer.exit_status = peek_exit_status(watch.peer.pid or 0)
 

@@ -38,20 +38,19 @@ import contextlib
 import functools
 import hmac
 import logging
-import os
 import select
 import selectors
 import socket
 import time
 from collections import Counter
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 from mplog import _wire
-from mplog._connection import unread_bytes
 from mplog._context import stamp
 from mplog._deaths import Deaths
 from mplog._levels import levels_frame
+from mplog._peers import Peer, totals
 from mplog._routing import Router
 
 _RECV_SIZE = 1 << 18
@@ -61,38 +60,8 @@ _RECV_SIZE = 1 << 18
 #: At 200,000 records/s a pause lets ~120 KB pile up, far below a pipe's 1 MiB.
 _SMALL_ROUND = 1 << 16
 _PAUSE = 0.005
-
-
-@dataclass
-class Peer:
-    """One connected process, as the listener sees it."""
-
-    sock: socket.socket
-    reader: _wire.FrameReader = field(default_factory=_wire.FrameReader)
-    pid: int | None = None
-    name: str = "?"
-    role: str = ""
-    received: int = 0
-    written: int = 0
-    levels: Counter[str] = field(default_factory=Counter)
-    dropped: Counter[str] = field(default_factory=Counter)
-    said_bye: bool = False
-    #: The read end of the pipe this process writes its frames into (None: its socket).
-    pipe: int | None = None
-    passed_fds: list[int] = field(default_factory=list)
-    exit_status: str | None = None
-    ended: str | None = None
-
-    def summary(self) -> dict[str, Any]:
-        """This process's counts, as reported by ``Listener.stats()``."""
-        return {
-            "name": self.name,
-            "received": self.received,
-            "written": self.written,
-            "levels": dict(self.levels),
-            "dropped": dict(self.dropped),
-            "state": "connected" if self.ended is None else self.ended,
-        }
+#: In a long round (slow handlers), how often the loop serves the supervisor's requests.
+_CHECK_IN = 0.2
 
 
 @functools.lru_cache(maxsize=64)
@@ -103,9 +72,11 @@ def _level_name(levelno: int) -> str:
 class ListenerLoop:
     """Accept connections on ``server`` and hand every record to ``router``.
 
-    Runs until the controller sends STOP (or its connection ends), then drains: it keeps
-    accepting and reading until every stream has ended, no data has arrived for ``linger``
-    seconds, or the stop deadline passes. Then it closes the handlers and replies with stats.
+    Runs until the controller sends STOP (or its connection ends), then drains (see
+    :meth:`_drain`: every record of a process that has ended is handled; processes still
+    alive are read until idle for ``linger`` seconds or until the stop deadline, then cut
+    off with what they left unread counted). Then it closes the handlers and replies with
+    stats.
     """
 
     def __init__(
@@ -119,7 +90,7 @@ class ListenerLoop:
         self._peers: dict[socket.socket, Peer] = {}
         self._control: Peer | None = None
         self._deadline: float | None = None
-        self._last_data = time.monotonic()
+        self._next_check_in = 0.0
         self._round_bytes = 0
         self._counts: Counter[str] = Counter()
         self._levels: dict[str, int] = {}
@@ -127,24 +98,32 @@ class ListenerLoop:
         self._deaths = Deaths(self._selector, self._report, local=server.family == socket.AF_UNIX)
 
     def run(self) -> None:
-        """Serve until stopped and drained; always closes the handlers and replies."""
+        """Serve until stopped, drain, then close the handlers and reply (always)."""
         self._server.setblocking(False)
         self._selector.register(self._server, selectors.EVENT_READ, None)
         try:
-            while not self._finished():
-                self._round_bytes = 0
-                for key, _ in self._selector.select(self._timeout()):
-                    if key.data is None:
-                        self._accept()
-                    elif isinstance(key.data, Peer):
-                        self._read(key.data)
-                    else:
-                        self._deaths.exited(key.data)
-                self._deaths.settle()
+            while self._deadline is None:
+                self._round(self._timeout())
                 if 0 < self._round_bytes < _SMALL_ROUND and self._deadline is None:
                     self._pause()
+            self._drain()
         finally:
             self._shutdown()
+
+    def _round(self, timeout: float) -> int:
+        """Wait up to ``timeout`` s for events and handle them; return how many came."""
+        self._round_bytes = 0
+        events = self._selector.select(timeout)
+        self._next_check_in = time.monotonic() + _CHECK_IN
+        for key, _ in events:
+            if key.data is None:
+                self._accept()
+            elif isinstance(key.data, Peer):
+                self._read(key.data)
+            else:
+                self._deaths.exited(key.data)
+        self._deaths.settle()
+        return len(events)
 
     def _pause(self) -> None:
         """Let records pile up in the kernel for _PAUSE; a request from the supervisor (a
@@ -156,21 +135,52 @@ class ListenerLoop:
             select.select([control.sock], [], [], _PAUSE)
 
     def _timeout(self) -> float:
-        now = time.monotonic()
-        limit = 1.0 if self._deadline is None else min(self._linger, self._deadline - now)
         due = self._deaths.next_due()
-        return max(0.0, limit if due is None else min(limit, due - now))
+        return 1.0 if due is None else max(0.0, min(1.0, due - time.monotonic()))
 
-    def _finished(self) -> bool:
-        if self._deadline is None:
-            return False
-        self._accept()
-        now = time.monotonic()
-        if now >= self._deadline:
-            return True
-        if not any(peer is not self._control for peer in self._peers.values()):
-            return True
-        return now - self._last_data >= self._linger
+    def _drain(self) -> None:
+        """After STOP: read until nothing more is owed (``_shutdown`` closes what is left).
+
+        A process that has ended (it exited, said goodbye, or is main, which closed its
+        stream before asking to stop) is read to the end of its stream however long its
+        records take to handle: what it wrote is finite and owed. A process still alive is
+        read until it has been idle for ``linger`` seconds, or until the deadline; then it
+        is cut off and what it left unread is counted. Idleness is measured from when its
+        last data was *handled*, and only once no stream has anything to read, so a round of
+        slow handlers never passes for silence.
+        """
+        assert self._deadline is not None
+        while True:
+            self._accept()
+            live = [p for p in self._open_workers() if not self._ended(p)]
+            now = time.monotonic()
+            if live and now >= self._deadline:
+                for peer in live:
+                    self._cut_off(peer)
+                continue
+            if self._round(0.0):
+                continue
+            if not live:
+                return
+            idle = now - max(peer.last_data for peer in live)
+            wait = min(self._linger - idle, self._deadline - now)
+            if wait <= 0:
+                return
+            self._round(wait)
+
+    def _open_workers(self) -> list[Peer]:
+        return [peer for peer in self._peers.values() if peer is not self._control]
+
+    def _ended(self, peer: Peer) -> bool:
+        """Whether ``peer`` will write nothing more: only its stream's contents remain."""
+        main = self._control is not None and peer.pid == self._control.pid
+        return peer.said_bye or peer.exited or main
+
+    def _cut_off(self, peer: Peer, unhandled: Sequence[_wire.Frame | _wire.LineRun] = ()) -> None:
+        """Close a process's stream at stop, counting what it leaves unread: what is still in
+        the stream and the ``unhandled`` items already read from it."""
+        peer.count_unread(unhandled)
+        self._close(peer, ended="cut off by stop()")
 
     def _accept(self) -> None:
         while True:
@@ -185,7 +195,7 @@ class ListenerLoop:
 
     def _read(self, peer: Peer) -> None:
         try:
-            data = self._receive(peer)
+            data = peer.receive(_RECV_SIZE)
         except (BlockingIOError, InterruptedError):
             return
         except OSError:
@@ -193,34 +203,42 @@ class ListenerLoop:
         if not data:
             self._close(peer)
             return
-        self._last_data = time.monotonic()
         self._round_bytes += len(data)
-        for item in peer.reader.feed_runs(data):
+        items = peer.reader.feed_runs(data)
+        for index, item in enumerate(items):
             # A hello is a frame of its own: it is handled before the lines that follow it.
             if isinstance(item, _wire.LineRun) and peer.pid is not None:
                 self._on_lines(peer, item)
             elif not self._accepted(peer, item):
                 self._close(peer, ended="cut off: it sent a frame the listener does not accept")
                 return
+            if peer is not self._control and self._overdue(peer):
+                self._cut_off(peer, items[index + 1 :])
+                return
+        peer.last_data = time.monotonic()  # after handling: slow handlers are not silence
 
-    def _receive(self, peer: Peer) -> bytes:
-        if peer.pipe is not None:
-            return os.read(peer.pipe, _RECV_SIZE)
-        if self._server.family != socket.AF_UNIX:
-            return peer.sock.recv(_RECV_SIZE)
-        data, fds, _, _ = socket.recv_fds(peer.sock, _RECV_SIZE, 1)
-        peer.passed_fds += fds
-        return data
+    def _overdue(self, peer: Peer) -> bool:
+        """Between two items of a read: check in with the supervisor if a second has passed
+        (slow handlers make long rounds), and say whether stop()'s deadline has passed for
+        ``peer``, a process still alive that must be cut off now."""
+        now = time.monotonic()
+        if now >= self._next_check_in:
+            self._check_in()
+        deadline = self._deadline
+        return deadline is not None and now >= deadline and not self._ended(peer)
 
-    def _attach_pipe(self, peer: Peer) -> bool:
-        """Read this process's frames from the pipe it passed, instead of its socket."""
-        if peer.pid is None or peer.pipe is not None or not peer.passed_fds:
-            return False
-        peer.pipe = peer.passed_fds.pop(0)
-        os.set_blocking(peer.pipe, False)
-        self._selector.unregister(peer.sock)
-        self._selector.register(peer.pipe, selectors.EVENT_READ, peer)
-        return True
+    def _check_in(self) -> None:
+        """Serve a request the supervisor sent during a long round (a stop sets the deadline,
+        a stats request is answered), and while draining tell it that records are still
+        being handled, so that it keeps waiting rather than declaring the listener stuck."""
+        self._next_check_in = time.monotonic() + _CHECK_IN
+        control = self._control
+        if control is None:
+            return
+        if select.select([control.sock], [], [], 0)[0]:
+            self._read(control)
+        if self._deadline is not None and self._control is not None:
+            _send_quietly(self._control, _wire.frame(_wire.KIND_PROGRESS, b""))
 
     def _on_lines(self, peer: Peer, run: _wire.LineRun) -> None:
         count = len(run.levels)
@@ -254,7 +272,7 @@ class ListenerLoop:
         elif kind == _wire.KIND_HELLO and peer.pid is None:
             return self._on_hello(peer, _wire.decode(body))
         elif kind == _wire.KIND_PIPE:
-            return self._attach_pipe(peer)
+            return peer.attach_pipe(self._selector)
         elif kind == _wire.KIND_BYE:
             peer.said_bye = True
         elif kind == _wire.KIND_EXITING and peer.pid is not None:
@@ -311,22 +329,16 @@ class ListenerLoop:
             self._deadline = time.monotonic() + timeout
 
     def _close(self, peer: Peer, *, ended: str | None = None) -> None:
-        if peer.reader.pending and peer.pid is not None:
+        """Stop reading ``peer``. Without ``ended`` its stream has reached its end: the
+        process closed it, or died (a partial record then is a torn one)."""
+        if ended is None and peer.reader.pending and peer.pid is not None:
             self._counts["torn_frames"] += 1
             self._report(
                 logging.WARNING,
                 f"process {peer.pid} ({peer.name}) ended in the middle of a record; "
                 f"{peer.reader.pending} bytes of it were discarded",
             )
-        if peer.pipe is not None:
-            self._selector.unregister(peer.pipe)
-            os.close(peer.pipe)
-            peer.pipe = None
-        else:
-            self._selector.unregister(peer.sock)
-        for fd in peer.passed_fds:
-            os.close(fd)
-        peer.passed_fds.clear()
+        peer.release(self._selector)
         del self._peers[peer.sock]
         if peer is self._control:
             # The supervisor went away without asking: drain what is there and stop.
@@ -348,23 +360,13 @@ class ListenerLoop:
 
     def stats(self) -> dict[str, Any]:
         """Counts so far: totals, and per process (by pid) what it sent and what became of it."""
-        processes = {peer.pid or 0: peer.summary() for peer in self._workers}
-        backlog = sum(
-            unread_bytes(p.sock if p.pipe is None else p.pipe) + p.reader.pending
-            for p in self._peers.values()
+        return totals(
+            self._workers,
+            handler_errors=self._router.errors,
+            torn_frames=self._counts["torn_frames"],
+            rejected=self._counts["rejected"],
+            backlog_bytes=sum(p.backlog() for p in self._peers.values()),
         )
-        return {
-            "received": sum(p.received for p in self._workers),
-            "written": sum(p.written for p in self._workers),
-            "dropped": sum(sum(p.dropped.values()) for p in self._workers),
-            "handler_errors": self._router.errors,
-            "torn_frames": self._counts["torn_frames"],
-            "rejected": self._counts["rejected"],
-            "backlog_bytes": backlog,
-            "workers_seen": len(processes),
-            "workers_dead": sum(1 for p in self._workers if (p.ended or "").startswith("died")),
-            "processes": processes,
-        }
 
     def _reply(self, control: Peer) -> None:
         with contextlib.suppress(OSError):
@@ -373,9 +375,8 @@ class ListenerLoop:
             control.sock.setblocking(False)
 
     def _shutdown(self) -> None:
-        for peer in list(self._peers.values()):
-            if peer is not self._control:
-                self._close(peer, ended="cut off by stop()")
+        for peer in self._open_workers():
+            self._cut_off(peer)
         self._deaths.settle(everything=True)
         self._deaths.close()
         self._selector.close()

@@ -207,6 +207,8 @@ class Listener:
                 f"mplog: the log listener failed ({self._result['error']}); records it could "
                 "not take were written to stderr by the processes that logged them\n"
             )
+        elif self._result.get("unread_bytes"):
+            sys.stderr.write(_cut_off_notice(self._result, timeout))
         self._remove_socket()
         return self._result
 
@@ -251,12 +253,14 @@ class Listener:
                 return self._result
             return self._ask(_wire.KIND_STATS, {}, 10.0)
 
-    def _ask(self, kind: int, body: dict[str, Any], timeout: float) -> dict[str, Any]:
+    def _ask(self, kind: int, body: dict[str, Any], patience: float) -> dict[str, Any]:
+        """Send a request and wait for the reply; each sign of progress from the listener
+        (``KIND_PROGRESS``, sent while it drains) gives it ``patience`` seconds more."""
         control = self._control
         assert control is not None
-        deadline = time.monotonic() + timeout
+        deadline = time.monotonic() + patience
         try:
-            control.settimeout(timeout)
+            control.settimeout(patience)
             control.sendall(_wire.frame(kind, _wire.encode(body)))
             reader = _wire.FrameReader()
             while True:
@@ -267,6 +271,7 @@ class Listener:
                 for reply_kind, reply in reader.feed(data):
                     if reply_kind == _wire.KIND_REPLY:
                         return _wire.decode(reply)
+                    deadline = time.monotonic() + patience
         except OSError as exc:
             return {"error": f"{type(exc).__name__}: {exc}"}
 
@@ -313,6 +318,21 @@ class Listener:
 
     def __repr__(self) -> str:
         return f"<mplog.Listener mode={self.mode} {self._state} address={self.address!r}>"
+
+
+def _cut_off_notice(stats: dict[str, Any], timeout: float) -> str:
+    """The one line that says what stop() left unread in processes still logging."""
+    cut = [
+        f"pid {pid} {p['name']}: {p['unread_records']}"
+        for pid, p in stats["processes"].items()
+        if p["unread_bytes"]
+    ]
+    return (
+        f"mplog: stop() timed out after {timeout:g}s with {len(cut)} process(es) still "
+        f"logging: {stats['unread_records']} records ({stats['unread_bytes']} bytes) were left "
+        f"unread and not written ({'; '.join(cut)}); see Listener.stats()['processes']; to "
+        "wait longer, pass stop(timeout=...) or end those processes before stop()\n"
+    )
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:

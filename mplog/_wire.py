@@ -43,8 +43,13 @@ KIND_LEVELS = 8
 KIND_EXITING = 9
 #: Carries (as SCM_RIGHTS) the read end of the pipe the process's frames go into from now on.
 KIND_PIPE = 10
+#: The listener, while draining at stop, tells the controller that it is still handling
+#: records (so the controller keeps waiting for slow handlers).
+KIND_PROGRESS = 11
 LINE_LEVEL = struct.Struct("!H")
 _LINE_HEADER = struct.Struct("!IBH")
+#: Bytes before a line's text in its frame.
+LINE_HEADER_SIZE = _LINE_HEADER.size
 
 _PLAIN = frozenset({str, int, float, bool, type(None), bytes})
 _MAX_DEPTH = 16

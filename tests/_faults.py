@@ -10,6 +10,7 @@ import errno
 import io
 import json
 import logging
+import logging.handlers
 import os
 import re
 import signal
@@ -24,6 +25,7 @@ from typing import Any
 
 import psutil
 
+from mplog import _wire
 from tests._helpers import FMT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,6 +56,32 @@ def storm(tag: str, n: int, payload: int = 0, level: int = logging.INFO) -> int:
         else:
             log.log(level, "seq %s %d %d", tag, i, i)
     return os.getpid()
+
+
+class FrameSizes(logging.Handler):
+    """Notes the size of the frame each record becomes on the wire. Added to the root
+    logger after the shipping handler, it sees each record as it was shipped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.sizes.append(len(_wire.frame(_wire.KIND_RECORD, _wire.record_body(record))))
+
+
+def storm_measured(tag: str, n: int, sizes_out: Any, release: Any) -> None:
+    """Log like :func:`storm`, send the list of the records' frame sizes, then stay alive
+    until ``release`` is set."""
+    measure = FrameSizes()
+    root = logging.getLogger()
+    root.addHandler(measure)
+    try:
+        storm(tag, n)
+    finally:
+        root.removeHandler(measure)
+    sizes_out.send(measure.sizes)
+    release.wait(60)
 
 
 def storm_forever(tag: str, ready: Any) -> None:
@@ -163,6 +191,18 @@ class SlowFileHandler(logging.FileHandler):
 
     def emit(self, record: logging.LogRecord) -> None:
         time.sleep(self.delay)
+        super().emit(record)
+
+
+class SlowRotatingFileHandler(logging.handlers.RotatingFileHandler):
+    """A RotatingFileHandler that sleeps ``delay`` seconds per record."""
+
+    def __init__(self, filename: str, delay: float, **kwargs: Any) -> None:
+        super().__init__(filename, encoding="utf-8", **kwargs)
+        self.delay_per_record = delay
+
+    def emit(self, record: logging.LogRecord) -> None:
+        time.sleep(self.delay_per_record)
         super().emit(record)
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import mplog
-from mplog._connection import _F_SETPIPE_SZ, Stream, open_stream, unread_bytes
+from mplog._connection import _F_SETPIPE_SZ, Stream, open_stream
 from tests._helpers import join_process
 
 
@@ -100,20 +100,3 @@ def test_a_forked_child_does_not_keep_its_parents_stream_open(tmp_path: Path) ->
             time.sleep(0.05)
         join_process(process, 10)
     assert state is not None and state.startswith("died"), state
-
-
-def test_unread_bytes_of_a_pipe_and_a_socket() -> None:
-    """unread_bytes() counts what waits in a pipe or a socket, and is 0 for a closed one."""
-    reader, writer = os.pipe()
-    left, right = socket.socketpair()
-    try:
-        os.write(writer, b"x" * 10)
-        right.sendall(b"y" * 7)
-        assert unread_bytes(reader) == 10
-        assert unread_bytes(left) == 7
-    finally:
-        for fd in (reader, writer):
-            os.close(fd)
-        left.close()
-        right.close()
-    assert unread_bytes(reader) == 0

@@ -8,7 +8,7 @@ import socket
 import time
 
 from mplog._deaths import SETTLE, Deaths
-from mplog._listener import Peer
+from mplog._peers import Peer
 
 
 def _peer(pid: int) -> Peer:

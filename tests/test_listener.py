@@ -4,9 +4,12 @@ authentication, framing across reads, torn frames, deaths and clean goodbyes, st
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import logging
 import os
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -16,6 +19,7 @@ from typing import Any
 import pytest
 
 from mplog import _listener, _wire
+from mplog._connection import _F_SETPIPE_SZ
 from mplog._listener import ListenerLoop
 from mplog._routing import Route, Router
 from tests._helpers import ListHandler
@@ -26,9 +30,9 @@ TOKEN = "t" * 32
 class Harness:
     """A ListenerLoop on a private Unix socket, run in a thread, plus a control connection."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, handler: ListHandler | None = None) -> None:
         self.address = str(path)
-        self.handler = ListHandler()
+        self.handler = handler or ListHandler()
         server = socket.socket(socket.AF_UNIX)
         server.bind(self.address)
         server.listen(16)
@@ -45,6 +49,15 @@ class Harness:
         sock.sendall(_wire.frame(_wire.KIND_HELLO, _wire.encode(hello)))
         return sock
 
+    def connect_pipe(self, pid: int) -> tuple[Any, int]:
+        """Connect as ``pid`` and pass a 1 MiB pipe, as processes do: (socket, write end)."""
+        sock = self.connect(pid=pid)
+        reader, writer = os.pipe()
+        fcntl.fcntl(writer, _F_SETPIPE_SZ, 1 << 20)
+        socket.send_fds(sock, [_wire.frame(_wire.KIND_PIPE, b"")], [reader])
+        os.close(reader)
+        return sock, writer
+
     def ask(self, kind: int, body: dict[str, Any]) -> dict[str, Any]:
         self.control.sendall(_wire.frame(kind, _wire.encode(body)))
         reader = _wire.FrameReader()
@@ -52,6 +65,8 @@ class Harness:
             data = self.control.recv(65536)
             assert data, "the listener closed the control connection without replying"
             for reply_kind, reply in reader.feed(data):
+                if reply_kind == _wire.KIND_PROGRESS:  # a long round is going on
+                    continue
                 assert reply_kind == _wire.KIND_REPLY
                 return _wire.decode(reply)
 
@@ -261,3 +276,91 @@ def test_a_supervisor_request_ends_the_pause_after_a_trickle(
     assert stats["received"] == 2
     worker.sendall(_wire.frame(_wire.KIND_BYE, b""))
     worker.close()
+
+
+class SlowListHandler(ListHandler):
+    """Takes ``delay`` seconds per record: a handler slower than the producers."""
+
+    def __init__(self, delay: float) -> None:
+        super().__init__()
+        self.delay = delay
+
+    def emit(self, record: logging.LogRecord) -> None:
+        time.sleep(self.delay)
+        super().emit(record)
+
+
+@pytest.fixture
+def slow_harness(tmp_path: Path) -> Iterator[Harness]:
+    """A running listener loop whose handler takes 2 ms per record."""
+    h = Harness(tmp_path / "slow.sock", SlowListHandler(0.002))
+    yield h
+    if h.thread.is_alive():
+        h.stop()
+
+
+@contextlib.contextmanager
+def _process(*, exited: bool) -> Iterator[int]:
+    """The pid of a real process: one that has exited (and was reaped), or one still alive."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        if exited:
+            child.kill()
+            child.wait(10)
+        yield child.pid
+    finally:
+        child.kill()
+        child.wait(10)
+
+
+def test_stop_reads_an_ended_process_to_the_end_however_slow(slow_harness: Harness) -> None:
+    """A process that has exited is owed every record it wrote: handling them takes longer
+    than linger, and longer than the stop timeout, and none is lost or reported torn."""
+    with _process(exited=True) as pid:
+        sock = slow_harness.connect(pid=pid)
+        sock.sendall(b"".join(_record_frame(f"e{i}") for i in range(400)))
+        stats = slow_harness.ask(_wire.KIND_STOP, {"timeout": 0.3})
+        slow_harness.thread.join(30)
+        sock.close()
+    assert slow_harness.messages() == [f"e{i}" for i in range(400)]
+    process = stats["processes"][pid]
+    assert (process["written"], process["unread_records"], process["unread_bytes"]) == (400, 0, 0)
+    assert stats["torn_frames"] == 0 and stats["unread_records"] == 0
+
+
+def test_stop_counts_exactly_what_it_cuts_off(slow_harness: Harness) -> None:
+    """A process still alive and still owing records at the deadline is cut off: what it
+    left unread is counted exactly, records and bytes, a partial record included in the
+    bytes only; nothing is reported torn."""
+    frames = [_record_frame(f"a{i}") for i in range(1000)]
+    partial = _record_frame("partial")[:9]
+    with _process(exited=False) as pid:
+        sock, pipe = slow_harness.connect_pipe(pid)
+        os.write(pipe, b"".join(frames) + partial)  # ~0.4 MB: it all fits in the pipe
+        stats = slow_harness.ask(_wire.KIND_STOP, {"timeout": 0.3})
+        slow_harness.thread.join(30)
+        sock.close()
+        os.close(pipe)
+    process = stats["processes"][pid]
+    handled = process["written"]
+    assert 0 < handled < 1000
+    assert slow_harness.messages() == [f"a{i}" for i in range(handled)]
+    assert process["unread_records"] == 1000 - handled
+    assert process["unread_bytes"] == sum(map(len, frames[handled:])) + len(partial)
+    assert process["state"] == "cut off by stop()"
+    assert stats["unread_records"] == 1000 - handled and stats["torn_frames"] == 0
+
+
+def test_an_idle_live_process_is_not_waited_for(harness: Harness) -> None:
+    """A process still alive that has sent everything is idle: stop() waits only ``linger``
+    for it, not its timeout (600 s here: the control connection's 30 s timeout would fail
+    the request first), then closes its stream with nothing unread."""
+    with _process(exited=False) as pid:
+        sock = harness.connect(pid=pid)
+        sock.sendall(_record_frame("only"))
+        stats = harness.ask(_wire.KIND_STOP, {"timeout": 600.0})
+        harness.thread.join(30)
+        sock.close()
+    assert harness.messages() == ["only"]
+    assert stats["processes"][pid]["unread_records"] == 0
+    assert stats["processes"][pid]["state"] == "cut off by stop()"

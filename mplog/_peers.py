@@ -1,0 +1,175 @@
+"""The listener's view of one connected process: its stream, its counts, how it ended.
+
+Listener side only. A peer's stream is its socket until it passes a pipe (``KIND_PIPE``);
+either way what the process wrote stays readable after it is gone, which is what lets
+``stop()`` drain a process that has exited, and count exactly what it leaves unread when it
+must cut off one that is still logging.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import selectors
+import socket
+import struct
+import termios
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mplog import _wire
+
+
+def unread_bytes(stream: socket.socket | int) -> int:
+    """Bytes waiting to be read from a socket or a pipe (0 if that cannot be known)."""
+    try:
+        return struct.unpack("i", fcntl.ioctl(stream, termios.FIONREAD, b"\0\0\0\0"))[0]  # type: ignore[no-any-return]
+    except OSError:
+        return 0
+
+
+@dataclass
+class Peer:
+    """One connected process, as the listener sees it."""
+
+    sock: socket.socket
+    reader: _wire.FrameReader = field(default_factory=_wire.FrameReader)
+    pid: int | None = None
+    name: str = "?"
+    role: str = ""
+    received: int = 0
+    written: int = 0
+    levels: Counter[str] = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
+    said_bye: bool = False
+    #: The process is known to have exited (its pidfd fired, or it was gone at its hello):
+    #: nothing more will be written, so at stop its stream is read to the end.
+    exited: bool = False
+    #: When the last data from this process was handled (monotonic): a process that is
+    #: still alive counts as idle at stop only once this is ``linger`` seconds old.
+    last_data: float = 0.0
+    #: The read end of the pipe this process writes its frames into (None: its socket).
+    pipe: int | None = None
+    passed_fds: list[int] = field(default_factory=list)
+    exit_status: str | None = None
+    ended: str | None = None
+    #: Whole records (and bytes, a partial record included) left unread when stop() cut
+    #: this process off.
+    unread_records: int = 0
+    unread_bytes: int = 0
+
+    @property
+    def stream(self) -> socket.socket | int:
+        """What the listener reads this process's frames from."""
+        return self.sock if self.pipe is None else self.pipe
+
+    def backlog(self) -> int:
+        """Bytes written by this process and not yet handled."""
+        return unread_bytes(self.stream) + self.reader.pending
+
+    def count_unread(self, unhandled: Sequence[_wire.Frame | _wire.LineRun] = ()) -> None:
+        """Count what this process wrote that will not be handled: the ``unhandled`` items
+        already read, and what is left in the stream (read now, without handling it).
+
+        Only what is there now: a process still writing cannot keep this going. A partial
+        record at the end counts in the bytes, not the records: its logging call has not
+        returned, and the process sends it to stderr when it finds the stream closed.
+        """
+        size = unread_bytes(self.stream)
+        data = b""
+        while len(data) < size:
+            try:
+                chunk = _receive_plain(self.stream, size - len(data))
+            except OSError:
+                break
+            if not chunk:
+                break
+            data += chunk
+        pending = self.reader.pending
+        items = [*unhandled, *self.reader.feed_runs(data)]
+        self.unread_records = sum(_records_in(item) for item in items)
+        self.unread_bytes = sum(_bytes_in(item) for item in unhandled) + pending + len(data)
+
+    def receive(self, size: int) -> bytes:
+        """Read up to ``size`` bytes of this process's stream (a Unix socket may carry the
+        pipe's read end with them)."""
+        if self.pipe is not None:
+            return os.read(self.pipe, size)
+        if self.sock.family != socket.AF_UNIX:
+            return self.sock.recv(size)
+        data, fds, _, _ = socket.recv_fds(self.sock, size, 1)
+        self.passed_fds += fds
+        return data
+
+    def attach_pipe(self, selector: selectors.BaseSelector) -> bool:
+        """Read this process's frames from the pipe it passed, instead of its socket."""
+        if self.pid is None or self.pipe is not None or not self.passed_fds:
+            return False
+        self.pipe = self.passed_fds.pop(0)
+        os.set_blocking(self.pipe, False)
+        selector.unregister(self.sock)
+        selector.register(self.pipe, selectors.EVENT_READ, self)
+        return True
+
+    def release(self, selector: selectors.BaseSelector) -> None:
+        """Stop watching this process's stream; close its pipe and any passed descriptor
+        (the socket stays open: the caller decides)."""
+        if self.pipe is not None:
+            selector.unregister(self.pipe)
+            os.close(self.pipe)
+            self.pipe = None
+        else:
+            selector.unregister(self.sock)
+        for fd in self.passed_fds:
+            os.close(fd)
+        self.passed_fds.clear()
+
+    def summary(self) -> dict[str, Any]:
+        """This process's counts, as reported by ``Listener.stats()``."""
+        return {
+            "name": self.name,
+            "received": self.received,
+            "written": self.written,
+            "levels": dict(self.levels),
+            "dropped": dict(self.dropped),
+            "unread_records": self.unread_records,
+            "unread_bytes": self.unread_bytes,
+            "state": "connected" if self.ended is None else self.ended,
+        }
+
+
+def totals(workers: Sequence[Peer], **listener_counts: int) -> dict[str, Any]:
+    """``Listener.stats()``: the listener's own counts, sums over ``workers`` and, per
+    process (by pid), what it sent and what became of it."""
+    processes = {p.pid or 0: p.summary() for p in workers}
+    return {
+        "received": sum(p.received for p in workers),
+        "written": sum(p.written for p in workers),
+        "dropped": sum(sum(p.dropped.values()) for p in workers),
+        **listener_counts,
+        "unread_records": sum(p.unread_records for p in workers),
+        "unread_bytes": sum(p.unread_bytes for p in workers),
+        "workers_seen": len(processes),
+        "workers_dead": sum(1 for p in workers if (p.ended or "").startswith("died")),
+        "processes": processes,
+    }
+
+
+def _receive_plain(stream: socket.socket | int, size: int) -> bytes:
+    if isinstance(stream, int):
+        return os.read(stream, size)
+    return stream.recv(size)
+
+
+def _bytes_in(item: _wire.Frame | _wire.LineRun) -> int:
+    if isinstance(item, _wire.LineRun):
+        return sum(len(line) for line in item.lines) + len(item.lines) * _wire.LINE_HEADER_SIZE
+    return _wire.HEADER.size + len(item[1])
+
+
+def _records_in(item: _wire.Frame | _wire.LineRun) -> int:
+    if isinstance(item, _wire.LineRun):
+        return len(item.levels)
+    return 1 if item[0] == _wire.KIND_RECORD else 0

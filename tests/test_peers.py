@@ -1,0 +1,51 @@
+"""mplog._peers: the listener's view of a process: bytes waiting, what is left unread."""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+
+from mplog import _wire
+from mplog._peers import Peer, unread_bytes
+
+
+def test_unread_bytes_of_a_pipe_and_a_socket() -> None:
+    """unread_bytes() counts what waits in a pipe or a socket, and is 0 for a closed one."""
+    reader, writer = os.pipe()
+    left, right = socket.socketpair()
+    try:
+        os.write(writer, b"x" * 10)
+        right.sendall(b"y" * 7)
+        assert unread_bytes(reader) == 10
+        assert unread_bytes(left) == 7
+    finally:
+        for fd in (reader, writer):
+            os.close(fd)
+        left.close()
+        right.close()
+    assert unread_bytes(reader) == 0
+
+
+def _frame(msg: str) -> bytes:
+    record = logging.LogRecord("app", logging.INFO, __file__, 1, msg, None, None)
+    return _wire.frame(_wire.KIND_RECORD, _wire.record_body(record))
+
+
+def test_count_unread_counts_whole_records_and_every_byte() -> None:
+    """Records and lines left in the stream are counted, a frame split across the reader's
+    held-back part and the stream included; a partial record counts in the bytes only."""
+    left, right = socket.socketpair()
+    peer = Peer(left, pid=1)
+    line = _wire.line_frame(logging.INFO, "a line")
+    first, second = _frame("one"), _frame("two")
+    try:
+        peer.reader.feed_runs(first[:7])  # a read that ended inside a record
+        rest = first[7:] + line + line + second + _wire.frame(_wire.KIND_BYE, b"") + second[:5]
+        right.sendall(rest)
+        peer.count_unread()
+    finally:
+        left.close()
+        right.close()
+    assert peer.unread_records == 4
+    assert peer.unread_bytes == 7 + len(rest)

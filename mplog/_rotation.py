@@ -21,6 +21,7 @@ import stat
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, fields
 from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 
@@ -49,10 +50,11 @@ def parse_size(value: int | str) -> int:
         size = int(float(number) * base ** " kmgt".index(prefix.lower() or " "))
     else:
         raise ValueError(
-            f"max_bytes must be a number of bytes or a text like '10 MB', not {value!r}"
+            "a rotation size (max_bytes=, or rotate= of setup_listener) must be a number of "
+            f"bytes or a text like '10 MB', not {value!r}"
         )
     if size < 0:
-        raise ValueError(f"max_bytes must not be negative, got {value!r}")
+        raise ValueError(f"a rotation size must not be negative, got {value!r}")
     return size
 
 
@@ -93,6 +95,45 @@ def period_bounds(now: float, when: str, interval: int, utc: bool) -> tuple[floa
     return start.timestamp(), (start + timedelta(days=days)).timestamp(), start.strftime(_DAY_STAMP)
 
 
+@dataclass(frozen=True)
+class Rotation:
+    """When a file rotates and what is kept: the options of :class:`RotatingHandler`,
+    declared and checked here only. Picklable, so it can travel to a listener process.
+
+    ``max_bytes`` is an int or a text like "100 MB"; ``when``/``interval``/``utc`` rotate by
+    time; ``keep`` rotated files at most (0 keeps none: each is deleted once rotated; unlike
+    the stdlib's ``backupCount=0``, which never rotates) and/or those younger than
+    ``keep_days`` (0: none); ``compress`` names a codec.
+    """
+
+    max_bytes: int | str = 0
+    when: str | None = None
+    interval: int = 1
+    utc: bool = False
+    keep: int | None = None
+    keep_days: float | None = None
+    compress: str | Codec | None = None
+
+    def __post_init__(self) -> None:
+        # Normalised in place, so that what was checked is what is used.
+        object.__setattr__(self, "max_bytes", parse_size(self.max_bytes))
+        if self.when is not None:
+            object.__setattr__(self, "when", check_when(self.when, self.interval))
+        if not isinstance(self.utc, bool):
+            raise ValueError(f"utc must be True or False, got {self.utc!r}")
+        _check_retention(self.keep, self.keep_days)
+        object.__setattr__(self, "compress", to_codec(self.compress))
+
+    @property
+    def codec(self) -> Codec | None:
+        """The compression codec of rotated files, or None."""
+        return cast("Codec | None", self.compress)
+
+    def handler_options(self) -> dict[str, Any]:
+        """These options as :class:`RotatingHandler` keyword arguments."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
 class RotatingHandler(logging.handlers.BaseRotatingHandler):
     """A file handler that rotates by size and/or time, keeps what you ask, compresses.
 
@@ -119,23 +160,6 @@ class RotatingHandler(logging.handlers.BaseRotatingHandler):
     :meth:`append_lines`, which keep count of the file's size.
     """
 
-    @staticmethod
-    def check_options(
-        max_bytes: int | str = 0,
-        when: str | None = None,
-        interval: int = 1,
-        utc: bool = False,
-        keep: int | None = None,
-        keep_days: float | None = None,
-        compress: str | Codec | None = None,
-    ) -> None:
-        """Raise the ValueError the constructor would, without opening anything."""
-        parse_size(max_bytes)
-        if when is not None:
-            check_when(when, interval)
-        _check_retention(keep, keep_days)
-        to_codec(compress)
-
     def __init__(
         self,
         filename: str | os.PathLike[str],
@@ -154,12 +178,11 @@ class RotatingHandler(logging.handlers.BaseRotatingHandler):
         clock: Callable[[], float] = time.time,
         close_timeout: float = 30.0,
     ) -> None:
-        self.max_bytes = parse_size(max_bytes)
-        self.when = None if when is None else check_when(when, interval)
+        rotation = Rotation(max_bytes, when, interval, utc, keep, keep_days, compress)
+        self.max_bytes, self.when = cast("int", rotation.max_bytes), rotation.when
         self.interval, self.utc = interval, utc
-        _check_retention(keep, keep_days)
         self.keep, self.keep_days = keep, keep_days
-        self.codec = to_codec(compress)
+        self.codec = rotation.codec
         self.close_timeout = close_timeout
         self._clock = clock
         self._codec_name = (encoding, errors)
@@ -382,6 +405,8 @@ def _remove_quietly(path: str) -> None:
 
 
 def _check_retention(keep: int | None, keep_days: float | None) -> None:
+    if keep is not None and (not isinstance(keep, int) or isinstance(keep, bool)):
+        raise ValueError(f"keep must be a count of files (an int, 0 or more), got {keep!r}")
     if keep is not None and keep < 0:
         raise ValueError(f"keep must be a count of files (0 or more), got {keep!r}")
     if keep_days is not None and keep_days < 0:

@@ -21,7 +21,7 @@ from typing import Any, NamedTuple
 
 from mplog import _wire
 from mplog._jsonlines import JsonFormatter
-from mplog._rotation import RotatingHandler
+from mplog._rotation import RotatingHandler, Rotation
 
 DEFAULT_FORMAT = "%(asctime)s %(processName)s[%(process)d] %(name)s %(levelname)s %(message)s"
 
@@ -204,14 +204,12 @@ class FileDestination:
     datefmt: str | None = None
     style: str = "%"
     file_mode: str = "a"
-    #: RotatingHandler keyword arguments (empty: a plain FileHandler).
-    rotation: tuple[tuple[str, Any], ...] = ()
+    #: How the file rotates (None: a plain FileHandler).
+    rotation: Rotation | None = None
     json: bool = False
 
     def __post_init__(self) -> None:
         _formatter(self.fmt, self.datefmt, self.style)  # a bad style fails here, in main
-        if self.rotation:
-            RotatingHandler.check_options(**dict(self.rotation))
 
     def build(self) -> Router:
         """Open the file (and console) handlers."""
@@ -231,8 +229,9 @@ class FileDestination:
 
     def _file_handler(self) -> logging.FileHandler:
         assert self.filename is not None
-        if self.rotation:
-            return RotatingHandler(self.filename, mode=self.file_mode, **dict(self.rotation))
+        if self.rotation is not None:
+            options = self.rotation.handler_options()
+            return RotatingHandler(self.filename, mode=self.file_mode, **options)
         return logging.FileHandler(
             self.filename, self.file_mode, encoding="utf-8", errors="backslashreplace"
         )

@@ -10,7 +10,7 @@ import os
 from typing import Any
 
 from mplog._connection import Address
-from mplog._rotation import parse_size
+from mplog._rotation import Rotation
 from mplog._routing import (
     DEFAULT_FORMAT,
     ConfigDestination,
@@ -80,17 +80,8 @@ def setup_listener(
     worker (turn it off if workers fork children of their own and must stay single-threaded).
     Returns the started :class:`Listener`.
     """
-    rotation = {
-        "max_bytes": _size(rotate),
-        "when": when,
-        "interval": interval,
-        "utc": utc,
-        "keep": keep,
-        "keep_days": keep_days,
-        "compress": compress,
-    }
     file_options = {
-        "rotation": tuple((k, v) for k, v in rotation.items() if v not in (None, False, 1)),
+        "rotation": _rotation(rotate, when, interval, utc, keep, keep_days, compress),
         "json": json,
     }
     destination = _destination(
@@ -125,7 +116,8 @@ def _destination(
     given = [name for name, value in candidates if value is not None]
     if len(given) > 1:
         raise ValueError(f"give one destination, not {' and '.join(given)}")
-    if given and given[0] != "filename" and (file_options["rotation"] or file_options["json"]):
+    rotating = file_options["rotation"] is not None
+    if given and given[0] != "filename" and (rotating or file_options["json"]):
         raise ValueError(
             "json= and the rotation options (rotate=, when=, keep=, compress=...) apply to a "
             "filename destination; with handlers= or config=, use mplog.RotatingHandler and "
@@ -146,13 +138,28 @@ def _destination(
     return FileDestination(path, console_level, *text_format, **file_options)
 
 
-def _size(rotate: int | str | None) -> int | str | None:
-    try:
-        return None if rotate is None else parse_size(rotate)
-    except ValueError:
-        raise ValueError(
-            f"rotate= must be a number of bytes or a text like '100 MB', got {rotate!r}"
-        ) from None
+def _rotation(
+    rotate: int | str | None,
+    when: str | None,
+    interval: int,
+    utc: bool,
+    keep: int | None,
+    keep_days: float | None,
+    compress: str | None,
+) -> Rotation | None:
+    """The file's rotation, or None when no rotation option was given."""
+    options = {"keep": keep, "keep_days": keep_days, "compress": compress}
+    given = [f"{name}=" for name, value in options.items() if value is not None]
+    given += ["utc=True"] * (utc is not False) + ["interval="] * (interval != 1)
+    if rotate is None and when is None:
+        if given:
+            raise ValueError(
+                f"{', '.join(given)} only take effect when the file rotates: add rotate= (a size) "
+                "and/or when= (a time), or leave them out"
+            )
+        return None
+    max_bytes = 0 if rotate is None else rotate
+    return Rotation(max_bytes, when, interval, utc, keep, keep_days, compress)
 
 
 def _handlers_destination(handlers: HandlerSource, mode: Mode) -> HandlersDestination:

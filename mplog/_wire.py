@@ -13,9 +13,11 @@ objects) is rendered to text *in the process that logged*, so that:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import marshal
 import struct
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -112,20 +114,56 @@ def safe_str(value: object) -> str:
 
 
 def render_message(record: logging.LogRecord) -> str:
-    """``record.getMessage()``, or a readable rendering of msg and args when it raises."""
+    """``record.getMessage()``, or, when it raises, the message formatted with a placeholder
+    for each argument that cannot be shown (so it keeps the shape of its format, for grep
+    and parsers); a format that fails by itself (wrong number of arguments, a bad ``%``
+    code) gives ``repr(msg) % (args...)`` and the reason."""
     try:
         return record.getMessage()
     except Exception as exc:
-        args = record.args
-        shown = (
-            "(" + ", ".join(safe_repr(a) for a in args) + ")"
-            if isinstance(args, tuple)
-            else safe_repr(args)
-        )
-        return (
-            f"{safe_repr(record.msg)} % {shown} "
-            f"[mplog: message formatting failed: {type(exc).__name__}]"
-        )
+        error = exc
+    args = record.args
+    if args and isinstance(record.msg, str):
+        with contextlib.suppress(Exception):
+            return record.msg % _shown(args)
+    shown = (
+        "(" + ", ".join(safe_repr(a) for a in args) + ")"
+        if isinstance(args, tuple)
+        else safe_repr(args)
+    )
+    return (
+        f"{safe_repr(record.msg)} % {shown} "
+        f"[mplog: message formatting failed: {type(error).__name__}]"
+    )
+
+
+class _Shown:
+    """Stands for an argument whose ``str()`` or ``repr()`` raises, showing what can be."""
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        return safe_str(self.value)
+
+    def __repr__(self) -> str:
+        return safe_repr(self.value)
+
+
+def _shown(args: Any) -> Any:
+    """``args`` with every value whose ``str()`` or ``repr()`` raises replaced by a stand-in."""
+    if isinstance(args, Mapping):
+        return {key: _stand_in(value) for key, value in args.items()}
+    return tuple(_stand_in(value) for value in args)
+
+
+def _stand_in(value: object) -> object:
+    try:
+        str(value)
+        repr(value)
+    except Exception:
+        return _Shown(value)
+    return value
 
 
 def record_body(record: logging.LogRecord) -> bytes:

@@ -244,8 +244,10 @@ def test_hard_records_arrive_readable(ctx: Any, mode: str, tmp_path: Path) -> No
     assert "lock object" in extras["a_lock"]
     assert "<function" in extras["a_lambda"]
     assert "<generator object" in extras["a_gen"]
-    assert "<BadStr repr>" in records["bad_str"]["message"]
-    assert "BadBoth" in records["bad_both"]["message"]
+    assert records["bad_str"]["message"] == "str raises <BadStr repr>"
+    assert records["bad_both"]["message"] == (
+        "both raise <unrepresentable BadBoth object: RuntimeError>"
+    )
     assert "BadBoth" in records["bad_msg"]["message"]
     assert "not a number" in records["bad_format"]["message"]
     for case, text in _workers.WEIRD_TEXT.items():

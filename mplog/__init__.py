@@ -14,12 +14,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from mplog._client import ShippingHandler, WorkerConfig, configure_worker
-    from mplog._context import context
+    from mplog._listener.supervisor import Listener
+    from mplog._outputs.routing import DEFAULT_FORMAT
     from mplog._pools import Pool, Process, ProcessPoolExecutor
-    from mplog._routing import DEFAULT_FORMAT
     from mplog._setup import setup_listener
-    from mplog._supervisor import Listener
+    from mplog._worker.context import context
+    from mplog._worker.handler import ShippingHandler, WorkerConfig, configure_worker
     from mplog.handlers import JsonFormatter, RotatingHandler
 
 __all__ = [
@@ -38,17 +38,17 @@ __all__ = [
 ]
 
 _HOMES = {
-    "DEFAULT_FORMAT": "mplog._routing",
+    "DEFAULT_FORMAT": "mplog._outputs.routing",
     "JsonFormatter": "mplog.handlers",
-    "Listener": "mplog._supervisor",
+    "Listener": "mplog._listener.supervisor",
     "Pool": "mplog._pools",
     "Process": "mplog._pools",
     "ProcessPoolExecutor": "mplog._pools",
     "RotatingHandler": "mplog.handlers",
-    "ShippingHandler": "mplog._client",
-    "WorkerConfig": "mplog._client",
-    "configure_worker": "mplog._client",
-    "context": "mplog._context",
+    "ShippingHandler": "mplog._worker.handler",
+    "WorkerConfig": "mplog._worker.handler",
+    "configure_worker": "mplog._worker.handler",
+    "context": "mplog._worker.context",
     "setup_listener": "mplog._setup",
 }
 

@@ -23,7 +23,7 @@ from itertools import repeat
 from typing import Any, cast
 
 import mplog
-from mplog._supervisor import Mode
+from mplog._listener.supervisor import Mode
 
 #: The level of a task's n-th record is LEVELS[n % len(LEVELS)].
 LEVELS = (logging.INFO, logging.DEBUG, logging.INFO, logging.WARNING, logging.ERROR)

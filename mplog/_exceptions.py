@@ -7,7 +7,7 @@ from that text (:func:`parse`). Both give the same shape for the same exception:
     {"type": "ValueError", "message": "bad value",
      "frames": [{"filename": "/app/x.py", "lineno": 12, "name": "load", "line": "int(s)"}]}
 
-Imports nothing from mplog, so that ``mplog._wire`` can use :func:`summarize` too.
+Imports nothing from mplog, so that ``mplog._protocol`` can use :func:`summarize` too.
 ``type`` is spelled as tracebacks print it (``module.QualName``, without ``builtins.`` or
 ``__main__.``). For a chained exception it describes the one raised last (printed last).
 """

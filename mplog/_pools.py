@@ -3,7 +3,7 @@
 They change nothing else: the caller's context (stdlib ``multiprocessing`` or ``multiprocess``,
 any start method) is used as given, ``set_start_method`` is never called, and a user
 ``initializer`` runs after mplog's, in the same child, with its ``initargs``. Each worker
-learns its index in the pool, and each task its number and name (see ``mplog._tasks``).
+learns its index in the pool, and each task its number and name (see ``mplog._worker.tasks``).
 """
 
 from __future__ import annotations
@@ -17,12 +17,12 @@ import multiprocessing.pool
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
-from mplog._client import WorkerConfig, active_config, announce_exits, configure_worker
-from mplog._context import set_worker_index
-from mplog._tasks import MappedTask, Task
+from mplog._worker.context import set_worker_index
+from mplog._worker.handler import WorkerConfig, active_config, announce_exits, configure_worker
+from mplog._worker.tasks import MappedTask, Task
 
 if TYPE_CHECKING:
-    from mplog._supervisor import Listener
+    from mplog._listener.supervisor import Listener
 
 
 def worker_config_for(listener: Listener | None) -> WorkerConfig:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from mplog._connection import Address
-from mplog._rotation import Rotation
-from mplog._routing import (
+from mplog._listener.supervisor import Listener, Mode
+from mplog._outputs.rotation import Rotation
+from mplog._outputs.routing import (
     DEFAULT_FORMAT,
     ConfigDestination,
     Destination,
@@ -21,7 +21,7 @@ from mplog._routing import (
     load_config_file,
     to_level,
 )
-from mplog._supervisor import Listener, Mode
+from mplog._worker.connection import Address
 
 
 def setup_listener(

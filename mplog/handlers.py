@@ -7,8 +7,8 @@
 * :class:`Codec`: a custom compression for ``RotatingHandler(compress=...)``.
 """
 
-from mplog._compress import Codec
-from mplog._jsonlines import JsonFormatter
-from mplog._rotation import RotatingHandler, parse_size
+from mplog._outputs.compress import Codec
+from mplog._outputs.jsonlines import JsonFormatter
+from mplog._outputs.rotation import RotatingHandler, parse_size
 
 __all__ = ["Codec", "JsonFormatter", "RotatingHandler", "parse_size"]

@@ -25,7 +25,7 @@ from typing import Any
 
 import psutil
 
-from mplog import _wire
+from mplog import _protocol
 from tests._helpers import FMT
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,7 +67,9 @@ class FrameSizes(logging.Handler):
         self.sizes: list[int] = []
 
     def emit(self, record: logging.LogRecord) -> None:
-        self.sizes.append(len(_wire.frame(_wire.KIND_RECORD, _wire.record_body(record))))
+        self.sizes.append(
+            len(_protocol.frame(_protocol.KIND_RECORD, _protocol.record_body(record)))
+        )
 
 
 def storm_measured(tag: str, n: int, sizes_out: Any, release: Any) -> None:

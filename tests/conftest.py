@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 import mplog
-from mplog import _client, _supervisor
+from mplog._listener import supervisor as _supervisor
+from mplog._worker import handler as worker
 from tests._helpers import FMT
 
 START_METHODS = ("fork", "spawn", "forkserver")
@@ -66,7 +67,7 @@ def clean_logging() -> Iterator[None]:
         for name, logger in logging.Logger.manager.loggerDict.items()
         if isinstance(logger, logging.Logger)
     }
-    active = _client._active
+    active = worker._active
     sigterm = signal.getsignal(signal.SIGTERM)
     try:
         yield
@@ -89,5 +90,5 @@ def clean_logging() -> Iterator[None]:
             logger.propagate = propagate
             logger.disabled = disabled
             logger.handlers[:] = logger_handlers
-        _client.set_active(active)
+        worker.set_active(active)
         signal.signal(signal.SIGTERM, sigterm)

@@ -1,5 +1,5 @@
-"""The logging side (mplog._client): ShippingHandler, WorkerConfig, configure_worker, and the
-guarantees that rest on it: children never write the destination themselves, a logging
+"""The logging side (mplog._worker.handler): ShippingHandler, WorkerConfig, configure_worker,
+and the guarantees that rest on it: children never write the destination themselves, a logging
 call never raises or silently drops a record, and what was logged survives abrupt death."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 import mplog
-from mplog import _client
+from mplog._worker import handler as worker
 from tests import _workers
 from tests._helpers import TIMEOUT, check_sequences, join_process, read_lines, shutdown_executor
 
@@ -82,7 +82,7 @@ def test_configure_worker_is_idempotent_and_applies_levels() -> None:
     assert len(first) == 1 and isinstance(first[0], mplog.ShippingHandler)
     assert logging.getLogger().level == logging.INFO
     assert logging.getLogger("cw").level == logging.ERROR
-    assert _client.active_address() == "/nonexistent/sock"
+    assert worker.active_address() == "/nonexistent/sock"
 
 
 def test_unreachable_listener_falls_back_to_stderr(capfd: pytest.CaptureFixture[str]) -> None:

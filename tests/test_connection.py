@@ -1,4 +1,4 @@
-"""mplog._connection: the pipe stream a process writes into, and what it must never leak."""
+"""mplog._worker.connection: the pipe stream a process writes into, and what it must never leak."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 import mplog
-from mplog._connection import _F_SETPIPE_SZ, Stream, open_stream
+from mplog._worker.connection import _F_SETPIPE_SZ, Stream, open_stream
 from tests._helpers import join_process
 
 

@@ -1,4 +1,4 @@
-"""mplog._context: worker index, task and user fields on every shipped record."""
+"""mplog._worker.context: worker index, task and user fields on every shipped record."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 import mplog
-from mplog import _context
+from mplog._worker import context as _context
 from tests import _ctx_workers
 from tests._helpers import TIMEOUT
 

@@ -1,4 +1,5 @@
-"""mplog._deaths: deaths reported once, after a settle time; announced exits only recorded."""
+"""mplog._listener.deaths: deaths reported once, after a settle time; announced exits only
+recorded."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import selectors
 import socket
 import time
 
-from mplog._deaths import SETTLE, Deaths
-from mplog._peers import Peer
+from mplog._listener.deaths import SETTLE, Deaths
+from mplog._listener.peers import Peer
 
 
 def _peer(pid: int) -> Peer:

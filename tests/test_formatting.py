@@ -1,4 +1,4 @@
-"""Unit tests of mplog._formatting: worker-side lines identical to logging.Formatter's."""
+"""Unit tests of mplog._worker.formatting: worker-side lines identical to logging.Formatter's."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from mplog._formatting import LineFormatter
+from mplog._worker.formatting import LineFormatter
 
 FORMATS = [
     ("%(asctime)s %(process)d %(processName)s %(name)s %(levelname)s %(message)s", None, "%"),

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 import mplog
-from mplog import _exceptions, _wire
+from mplog import _exceptions, _protocol
 from mplog.handlers import JsonFormatter
 from tests._helpers import shutdown_executor
 
@@ -176,7 +176,7 @@ def test_exception_from_exc_text_matches_exc_info() -> None:
     except KeyError:
         live = make_record("failed")
         live.exc_info = sys.exc_info()
-    wired = _wire.make_record(_wire.decode(_wire.record_body(live)))
+    wired = _protocol.make_record(_protocol.decode(_protocol.record_body(live)))
     assert wired.exc_info is None and wired.exc_text
     formatter = JsonFormatter()
     from_text = strict_loads(formatter.format(wired))["exc_info"]

@@ -1,4 +1,5 @@
-"""mplog._levels: levels captured in main apply in children; Listener.set_level reaches them."""
+"""mplog._worker.levels: levels captured in main apply in children; Listener.set_level
+reaches them."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 import mplog
-from mplog._levels import apply_levels, capture_levels
+from mplog._worker.levels import apply_levels, capture_levels
 from tests import _ctx_workers
 
 

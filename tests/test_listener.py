@@ -1,4 +1,4 @@
-"""The listener loop (mplog._listener) driven over real sockets with hand-made frames:
+"""The listener loop (mplog._listener.loop) driven over real sockets with hand-made frames:
 authentication, framing across reads, torn frames, deaths and clean goodbyes, stats."""
 
 from __future__ import annotations
@@ -18,10 +18,11 @@ from typing import Any
 
 import pytest
 
-from mplog import _listener, _wire
-from mplog._connection import _F_SETPIPE_SZ
-from mplog._listener import ListenerLoop
-from mplog._routing import Route, Router
+from mplog import _protocol
+from mplog._listener import loop as _listener
+from mplog._listener.loop import ListenerLoop
+from mplog._outputs.routing import Route, Router
+from mplog._worker.connection import _F_SETPIPE_SZ
 from tests._helpers import ListHandler
 
 TOKEN = "t" * 32
@@ -46,7 +47,7 @@ class Harness:
         sock.settimeout(30)
         sock.connect(self.address)
         hello = {"pid": pid or os.getpid(), "name": "p", "role": role, "token": token}
-        sock.sendall(_wire.frame(_wire.KIND_HELLO, _wire.encode(hello)))
+        sock.sendall(_protocol.frame(_protocol.KIND_HELLO, _protocol.encode(hello)))
         return sock
 
     def connect_pipe(self, pid: int) -> tuple[Any, int]:
@@ -54,24 +55,24 @@ class Harness:
         sock = self.connect(pid=pid)
         reader, writer = os.pipe()
         fcntl.fcntl(writer, _F_SETPIPE_SZ, 1 << 20)
-        socket.send_fds(sock, [_wire.frame(_wire.KIND_PIPE, b"")], [reader])
+        socket.send_fds(sock, [_protocol.frame(_protocol.KIND_PIPE, b"")], [reader])
         os.close(reader)
         return sock, writer
 
     def ask(self, kind: int, body: dict[str, Any]) -> dict[str, Any]:
-        self.control.sendall(_wire.frame(kind, _wire.encode(body)))
-        reader = _wire.FrameReader()
+        self.control.sendall(_protocol.frame(kind, _protocol.encode(body)))
+        reader = _protocol.FrameReader()
         while True:
             data = self.control.recv(65536)
             assert data, "the listener closed the control connection without replying"
             for reply_kind, reply in reader.feed(data):
-                if reply_kind == _wire.KIND_PROGRESS:  # a long round is going on
+                if reply_kind == _protocol.KIND_PROGRESS:  # a long round is going on
                     continue
-                assert reply_kind == _wire.KIND_REPLY
-                return _wire.decode(reply)
+                assert reply_kind == _protocol.KIND_REPLY
+                return _protocol.decode(reply)
 
     def stop(self) -> dict[str, Any]:
-        stats = self.ask(_wire.KIND_STOP, {"timeout": 5.0})
+        stats = self.ask(_protocol.KIND_STOP, {"timeout": 5.0})
         self.thread.join(30)
         assert not self.thread.is_alive()
         self.control.close()
@@ -83,7 +84,7 @@ class Harness:
 
 def _record_frame(msg: str, name: str = "app") -> bytes:
     record = logging.LogRecord(name, logging.INFO, __file__, 1, msg, None, None)
-    return _wire.frame(_wire.KIND_RECORD, _wire.record_body(record))
+    return _protocol.frame(_protocol.KIND_RECORD, _protocol.record_body(record))
 
 
 @pytest.fixture
@@ -102,7 +103,7 @@ def test_records_split_across_writes_are_reassembled(harness: Harness) -> None:
     for i in range(0, 200):
         sock.sendall(data[i : i + 1])
     sock.sendall(data[200:])
-    sock.sendall(_wire.frame(_wire.KIND_BYE, b""))
+    sock.sendall(_protocol.frame(_protocol.KIND_BYE, b""))
     sock.close()
     stats = harness.stop()
     assert harness.messages() == [f"m{i}" for i in range(20)]
@@ -132,12 +133,12 @@ def test_malformed_line_frame_cuts_off_only_its_sender(harness: Harness) -> None
     rejected; the listener keeps serving everyone else."""
     bad = harness.connect(pid=103)
     with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-        bad.sendall(_wire.frame(_wire.KIND_LINE, b"x"))
+        bad.sendall(_protocol.frame(_protocol.KIND_LINE, b"x"))
     with contextlib.suppress(ConnectionResetError):
         assert bad.recv(1) == b""
     bad.close()
     good = harness.connect(pid=104)
-    good.sendall(_record_frame("still served") + _wire.frame(_wire.KIND_BYE, b""))
+    good.sendall(_record_frame("still served") + _protocol.frame(_protocol.KIND_BYE, b""))
     good.close()
     stats = harness.stop()
     assert harness.messages() == ["still served"]
@@ -152,11 +153,11 @@ def test_lines_arriving_with_the_hello_are_written(harness: Harness) -> None:
     sock.settimeout(30)
     sock.connect(harness.address)
     hello = {"pid": 109, "name": "p", "role": "worker", "token": TOKEN}
-    lines = b"".join(_wire.line_frame(logging.INFO, f"line {i}") for i in range(3))
+    lines = b"".join(_protocol.line_frame(logging.INFO, f"line {i}") for i in range(3))
     sock.sendall(
-        _wire.frame(_wire.KIND_HELLO, _wire.encode(hello))
+        _protocol.frame(_protocol.KIND_HELLO, _protocol.encode(hello))
         + lines
-        + _wire.frame(_wire.KIND_BYE, b"")
+        + _protocol.frame(_protocol.KIND_BYE, b"")
     )
     sock.close()
     stats = harness.stop()
@@ -172,7 +173,7 @@ def test_record_before_hello_is_rejected(harness: Harness, kind: str) -> None:
     sock = socket.socket(socket.AF_UNIX)
     sock.settimeout(30)
     sock.connect(harness.address)
-    frame = _record_frame("sneaky") if kind == "record" else _wire.line_frame(20, "sneaky")
+    frame = _record_frame("sneaky") if kind == "record" else _protocol.line_frame(20, "sneaky")
     sock.sendall(frame)
     with contextlib.suppress(ConnectionResetError):  # closed with our bytes unread
         assert sock.recv(1) == b""
@@ -186,10 +187,10 @@ def test_garbage_record_body_does_not_kill_listener(harness: Harness) -> None:
     """An authenticated connection sending an undecodable record body is dropped; the
     listener keeps serving other processes and still replies to stop."""
     bad = harness.connect(pid=103)
-    bad.sendall(_wire.frame(_wire.KIND_RECORD, b"\xff\x00garbage"))
+    bad.sendall(_protocol.frame(_protocol.KIND_RECORD, b"\xff\x00garbage"))
     bad.close()
     good = harness.connect(pid=104)
-    good.sendall(_record_frame("still here") + _wire.frame(_wire.KIND_BYE, b""))
+    good.sendall(_record_frame("still here") + _protocol.frame(_protocol.KIND_BYE, b""))
     good.close()
     stats = harness.stop()
     assert "still here" in harness.messages()
@@ -218,13 +219,13 @@ def test_stats_request_and_backlog(harness: Harness) -> None:
     sock = harness.connect(pid=106)
     sock.sendall(_record_frame("one") + _record_frame("two"))
     for _ in range(100):
-        stats = harness.ask(_wire.KIND_STATS, {})
+        stats = harness.ask(_protocol.KIND_STATS, {})
         if stats["received"] == 2:
             break
         threading.Event().wait(0.02)
     assert stats["received"] == 2 and stats["workers_seen"] == 1
     assert harness.thread.is_alive()
-    sock.sendall(_wire.frame(_wire.KIND_BYE, b""))
+    sock.sendall(_protocol.frame(_protocol.KIND_BYE, b""))
     sock.close()
     assert harness.stop()["processes"][106]["state"] == "closed"
 
@@ -244,7 +245,7 @@ def test_control_connection_lost_stops_the_loop(harness: Harness) -> None:
     """If the supervisor's control connection ends, the listener drains and stops by itself
     (closing its handlers) instead of running forever."""
     sock = harness.connect(pid=108)
-    sock.sendall(_record_frame("before") + _wire.frame(_wire.KIND_BYE, b""))
+    sock.sendall(_record_frame("before") + _protocol.frame(_protocol.KIND_BYE, b""))
     sock.close()
     harness.control.close()
     harness.thread.join(30)
@@ -271,10 +272,10 @@ def test_a_supervisor_request_ends_the_pause_after_a_trickle(
     worker.sendall(_record_frame("trickle"))
     arrived(2)  # the round that brought it is followed by a (long) pause
     started = time.monotonic()
-    stats = harness.ask(_wire.KIND_STATS, {})
+    stats = harness.ask(_protocol.KIND_STATS, {})
     assert time.monotonic() - started < 10, "the request waited for the pause to end"
     assert stats["received"] == 2
-    worker.sendall(_wire.frame(_wire.KIND_BYE, b""))
+    worker.sendall(_protocol.frame(_protocol.KIND_BYE, b""))
     worker.close()
 
 
@@ -319,7 +320,7 @@ def test_stop_reads_an_ended_process_to_the_end_however_slow(slow_harness: Harne
     with _process(exited=True) as pid:
         sock = slow_harness.connect(pid=pid)
         sock.sendall(b"".join(_record_frame(f"e{i}") for i in range(400)))
-        stats = slow_harness.ask(_wire.KIND_STOP, {"timeout": 0.3})
+        stats = slow_harness.ask(_protocol.KIND_STOP, {"timeout": 0.3})
         slow_harness.thread.join(30)
         sock.close()
     assert slow_harness.messages() == [f"e{i}" for i in range(400)]
@@ -337,7 +338,7 @@ def test_stop_counts_exactly_what_it_cuts_off(slow_harness: Harness) -> None:
     with _process(exited=False) as pid:
         sock, pipe = slow_harness.connect_pipe(pid)
         os.write(pipe, b"".join(frames) + partial)  # ~0.4 MB: it all fits in the pipe
-        stats = slow_harness.ask(_wire.KIND_STOP, {"timeout": 0.3})
+        stats = slow_harness.ask(_protocol.KIND_STOP, {"timeout": 0.3})
         slow_harness.thread.join(30)
         sock.close()
         os.close(pipe)
@@ -358,7 +359,7 @@ def test_an_idle_live_process_is_not_waited_for(harness: Harness) -> None:
     with _process(exited=False) as pid:
         sock = harness.connect(pid=pid)
         sock.sendall(_record_frame("only"))
-        stats = harness.ask(_wire.KIND_STOP, {"timeout": 600.0})
+        stats = harness.ask(_protocol.KIND_STOP, {"timeout": 600.0})
         harness.thread.join(30)
         sock.close()
     assert harness.messages() == ["only"]

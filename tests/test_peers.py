@@ -1,4 +1,4 @@
-"""mplog._peers: the listener's view of a process: bytes waiting, what is left unread."""
+"""mplog._listener.peers: the listener's view of a process: bytes waiting, what is left unread."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import logging
 import os
 import socket
 
-from mplog import _wire
-from mplog._peers import Peer, unread_bytes
+from mplog import _protocol
+from mplog._listener.peers import Peer, unread_bytes
 
 
 def test_unread_bytes_of_a_pipe_and_a_socket() -> None:
@@ -29,7 +29,7 @@ def test_unread_bytes_of_a_pipe_and_a_socket() -> None:
 
 def _frame(msg: str) -> bytes:
     record = logging.LogRecord("app", logging.INFO, __file__, 1, msg, None, None)
-    return _wire.frame(_wire.KIND_RECORD, _wire.record_body(record))
+    return _protocol.frame(_protocol.KIND_RECORD, _protocol.record_body(record))
 
 
 def test_count_unread_counts_whole_records_and_every_byte() -> None:
@@ -37,11 +37,13 @@ def test_count_unread_counts_whole_records_and_every_byte() -> None:
     held-back part and the stream included; a partial record counts in the bytes only."""
     left, right = socket.socketpair()
     peer = Peer(left, pid=1)
-    line = _wire.line_frame(logging.INFO, "a line")
+    line = _protocol.line_frame(logging.INFO, "a line")
     first, second = _frame("one"), _frame("two")
     try:
         peer.reader.feed_runs(first[:7])  # a read that ended inside a record
-        rest = first[7:] + line + line + second + _wire.frame(_wire.KIND_BYE, b"") + second[:5]
+        rest = (
+            first[7:] + line + line + second + _protocol.frame(_protocol.KIND_BYE, b"") + second[:5]
+        )
         right.sendall(rest)
         peer.count_unread()
     finally:

@@ -1,4 +1,4 @@
-"""The supervisor (mplog._supervisor): Listener lifecycle, setup_listener's destinations
+"""The supervisor (mplog._listener.supervisor): Listener lifecycle, setup_listener's destinations
 and errors, modes, addresses and the token check."""
 
 from __future__ import annotations
@@ -15,8 +15,11 @@ from typing import Any
 import pytest
 
 import mplog
-from mplog import _client, _connection, _supervisor, _wire
-from mplog._routing import FileDestination
+from mplog import _protocol
+from mplog._listener import supervisor as _supervisor
+from mplog._outputs.routing import FileDestination
+from mplog._worker import connection as _connection
+from mplog._worker import handler as worker
 from tests import _workers
 from tests._helpers import FMT, TIMEOUT, ListHandler, check_sequences, join_process, read_lines
 
@@ -40,10 +43,10 @@ def test_listener_is_a_context_manager(mode: str, log_path: Path) -> None:
     with mplog.Listener(destination, mode=mode, level="INFO") as listener:
         assert repr(listener).startswith(f"<mplog.Listener mode={mode} running")
         assert previous not in logging.getLogger().handlers
-        assert _client.active_address() == listener.address
+        assert worker.active_address() == listener.address
         _workers.log_seq("ctx", 5)
     assert previous in logging.getLogger().handlers
-    assert _client.active_address() is None
+    assert worker.active_address() is None
     assert not _supervisor._running
     check_sequences(read_lines(log_path), {"ctx": 5})
 
@@ -162,7 +165,7 @@ def test_wrong_token_is_rejected(
     config = listener.worker_config
     sock = _connection.connect(config.address, "0" * 32, "worker")
     record = logging.LogRecord("intruder", logging.ERROR, __file__, 1, "forged", None, None)
-    sock.sendall(_wire.frame(_wire.KIND_RECORD, _wire.record_body(record)))
+    sock.sendall(_protocol.frame(_protocol.KIND_RECORD, _protocol.record_body(record)))
     sock.settimeout(TIMEOUT)
     assert sock.recv(1) == b""  # the listener closed it
     sock.close()
@@ -208,7 +211,7 @@ def test_bad_inputs_raise_clear_errors(
         mplog.setup_listener(mode=mode, **kwargs)  # type: ignore[arg-type]
     assert not _supervisor._running
     assert logging.getLogger().handlers == handlers
-    assert _client.active_address() is None
+    assert worker.active_address() is None
     assert multiprocessing.active_children() == []
 
 

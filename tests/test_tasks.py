@@ -1,4 +1,5 @@
-"""mplog._tasks and the pool wrappers: every task is numbered, named and indexed by worker."""
+"""mplog._worker.tasks and the pool wrappers: every task is numbered, named and indexed by
+worker."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ import multiprocess
 import pytest
 
 import mplog
-from mplog._tasks import MappedTask, Task
+from mplog._worker import context as _context
+from mplog._worker.tasks import MappedTask, Task
 from tests import _ctx_workers
 from tests.test_context import CTX_FMT, _lines
 
@@ -21,13 +23,13 @@ def test_task_sets_and_resets_task_fields() -> None:
     seen: list[Any] = []
 
     def probe() -> None:
-        seen.append(mplog._context._task.get())
+        seen.append(_context._task.get())
 
     Task(probe, 7)()
-    MappedTask(lambda item: seen.append((item, mplog._context._task.get())), star=False)((3, "x"))
+    MappedTask(lambda item: seen.append((item, _context._task.get())), star=False)((3, "x"))
     assert seen[0] == (7, "test_task_sets_and_resets_task_fields.<locals>.probe")
     assert seen[1][0] == "x" and seen[1][1][0] == 3
-    assert mplog._context._task.get() == (None, None)
+    assert _context._task.get() == (None, None)
 
 
 def _pool_calls(pool: Any) -> None:

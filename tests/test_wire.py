@@ -1,4 +1,4 @@
-"""Unit tests of mplog._wire: framing, plain-data conversion, record encoding."""
+"""Unit tests of mplog._protocol: framing, plain-data conversion, record encoding."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from mplog import _wire
+from mplog import _protocol
 from tests._workers import BadBoth, BadStr
 
 
@@ -21,21 +21,21 @@ def _record(msg: object, args: object = None, **extra: object) -> logging.LogRec
 
 def test_frame_header_carries_length_and_kind() -> None:
     """frame() writes a 5-byte header (big-endian length, kind) followed by the body."""
-    data = _wire.frame(_wire.KIND_RECORD, b"abc")
+    data = _protocol.frame(_protocol.KIND_RECORD, b"abc")
     assert data == b"\x00\x00\x00\x03\x02abc"
 
 
 def test_frame_reader_splits_at_every_byte_boundary() -> None:
     """Frames fed in two pieces cut at any byte come out whole, once, in order."""
     frames = [
-        (_wire.KIND_HELLO, _wire.encode({"pid": 1})),
-        (_wire.KIND_RECORD, b""),
-        (_wire.KIND_RECORD, _wire.encode({"msg": "x" * 300})),
-        (_wire.KIND_BYE, b""),
+        (_protocol.KIND_HELLO, _protocol.encode({"pid": 1})),
+        (_protocol.KIND_RECORD, b""),
+        (_protocol.KIND_RECORD, _protocol.encode({"msg": "x" * 300})),
+        (_protocol.KIND_BYE, b""),
     ]
-    stream = b"".join(_wire.frame(kind, body) for kind, body in frames)
+    stream = b"".join(_protocol.frame(kind, body) for kind, body in frames)
     for cut in range(len(stream) + 1):
-        reader = _wire.FrameReader()
+        reader = _protocol.FrameReader()
         got = list(reader.feed(stream[:cut])) + list(reader.feed(stream[cut:]))
         assert got == frames, f"cut at {cut}"
         assert reader.pending == 0
@@ -44,13 +44,13 @@ def test_frame_reader_splits_at_every_byte_boundary() -> None:
 def test_frame_reader_byte_by_byte_and_pending() -> None:
     """Feeding one byte at a time yields each frame when its last byte arrives; an
     incomplete frame is reported as pending bytes."""
-    body = _wire.encode({"k": "v"})
-    stream = _wire.frame(_wire.KIND_RECORD, body) * 3
-    reader = _wire.FrameReader()
+    body = _protocol.encode({"k": "v"})
+    stream = _protocol.frame(_protocol.KIND_RECORD, body) * 3
+    reader = _protocol.FrameReader()
     got = []
     for i in range(len(stream)):
         got.extend(reader.feed(stream[i : i + 1]))
-    assert got == [(_wire.KIND_RECORD, body)] * 3
+    assert got == [(_protocol.KIND_RECORD, body)] * 3
     list(reader.feed(stream[:7]))
     assert reader.pending == 7
 
@@ -59,48 +59,48 @@ def test_frame_reader_never_hands_out_a_frame_twice() -> None:
     """feed() returns every complete frame once and keeps only the incomplete tail, even
     when the caller stops using the frames after the first one (as the listener does when
     it cuts a peer off)."""
-    stream = _wire.frame(2, b"a") + _wire.frame(2, b"b") + _wire.frame(2, b"cc")[:4]
-    reader = _wire.FrameReader()
+    stream = _protocol.frame(2, b"a") + _protocol.frame(2, b"b") + _protocol.frame(2, b"cc")[:4]
+    reader = _protocol.FrameReader()
     frames = reader.feed(stream)
     assert frames[0] == (2, b"a")
     assert frames == [(2, b"a"), (2, b"b")]
     assert reader.pending == 4
     assert reader.feed(b"") == []
-    assert reader.feed(_wire.frame(2, b"cc")[4:]) == [(2, b"cc")]
+    assert reader.feed(_protocol.frame(2, b"cc")[4:]) == [(2, b"cc")]
 
 
 def _mixed_stream() -> tuple[bytes, list[object]]:
     """A stream of lines and other frames, and what feed_runs() must make of it."""
     lines = [(20, "one"), (40, "two\nstill two"), (70000, "custom level")]
-    body = _wire.encode({"msg": "record"})
+    body = _protocol.encode({"msg": "record"})
     stream = (
-        b"".join(_wire.line_frame(level, text) for level, text in lines[:2])
-        + _wire.frame(_wire.KIND_RECORD, body)
-        + _wire.line_frame(*lines[2])
-        + _wire.frame(_wire.KIND_BYE, b"")
+        b"".join(_protocol.line_frame(level, text) for level, text in lines[:2])
+        + _protocol.frame(_protocol.KIND_RECORD, body)
+        + _protocol.line_frame(*lines[2])
+        + _protocol.frame(_protocol.KIND_BYE, b"")
     )
     expected = [
         ([20, 40], [b"one\n", b"two\nstill two\n"]),
-        (_wire.KIND_RECORD, body),
+        (_protocol.KIND_RECORD, body),
         ([0xFFFF], [b"custom level\n"]),
-        (_wire.KIND_BYE, b""),
+        (_protocol.KIND_BYE, b""),
     ]
     return stream, expected
 
 
-def _as_data(items: list[_wire.Frame | _wire.LineRun]) -> list[object]:
+def _as_data(items: list[_protocol.Frame | _protocol.LineRun]) -> list[object]:
     return [
         (item.levels, [bytes(line) for line in item.lines])
-        if isinstance(item, _wire.LineRun)
+        if isinstance(item, _protocol.LineRun)
         else item
         for item in items
     ]
 
 
-def _one_per_line(items: list[_wire.Frame | _wire.LineRun]) -> list[object]:
+def _one_per_line(items: list[_protocol.Frame | _protocol.LineRun]) -> list[object]:
     flat: list[object] = []
     for item in items:
-        if isinstance(item, _wire.LineRun):
+        if isinstance(item, _protocol.LineRun):
             flat += [
                 (level, bytes(line)) for level, line in zip(item.levels, item.lines, strict=True)
             ]
@@ -114,16 +114,16 @@ def test_feed_runs_groups_consecutive_lines_between_other_frames() -> None:
     kept), other frames as (kind, body), all in stream order; a custom level beyond the
     header's range is clamped, not fatal."""
     stream, expected = _mixed_stream()
-    assert _as_data(_wire.FrameReader().feed_runs(stream)) == expected
+    assert _as_data(_protocol.FrameReader().feed_runs(stream)) == expected
 
 
 def test_feed_runs_at_every_byte_boundary() -> None:
     """Cut anywhere, the stream still yields every line and frame exactly once, in order;
     runs from an earlier feed stay intact after later feeds."""
     stream, _ = _mixed_stream()
-    whole = _one_per_line(_wire.FrameReader().feed_runs(stream))
+    whole = _one_per_line(_protocol.FrameReader().feed_runs(stream))
     for cut in range(len(stream) + 1):
-        reader = _wire.FrameReader()
+        reader = _protocol.FrameReader()
         first = reader.feed_runs(stream[:cut])
         second = reader.feed_runs(stream[cut:])
         assert _one_per_line(first + second) == whole, f"cut at {cut}"
@@ -133,46 +133,46 @@ def test_feed_runs_at_every_byte_boundary() -> None:
 def test_feed_runs_passes_a_short_line_frame_on_as_a_frame() -> None:
     """A line frame too short to hold its level is not a line: it comes out as a plain
     frame, for the listener to reject."""
-    bad = _wire.frame(_wire.KIND_LINE, b"x")
-    assert _wire.FrameReader().feed_runs(bad) == [(_wire.KIND_LINE, b"x")]
+    bad = _protocol.frame(_protocol.KIND_LINE, b"x")
+    assert _protocol.FrameReader().feed_runs(bad) == [(_protocol.KIND_LINE, b"x")]
 
 
 def test_a_large_frame_in_small_pieces_is_held_until_complete() -> None:
     """A frame much larger than each read comes out once, whole, when its last byte
     arrives; until then it is only pending."""
     body = bytes(range(256)) * 4096
-    stream = _wire.frame(_wire.KIND_RECORD, body) + _wire.line_frame(20, "after")
-    reader = _wire.FrameReader()
-    got: list[_wire.Frame | _wire.LineRun] = []
+    stream = _protocol.frame(_protocol.KIND_RECORD, body) + _protocol.line_frame(20, "after")
+    reader = _protocol.FrameReader()
+    got: list[_protocol.Frame | _protocol.LineRun] = []
     for start in range(0, len(stream), 4096):
         got += reader.feed_runs(stream[start : start + 4096])
         if start + 4096 < len(stream) - 20:
             assert got == [] and reader.pending == min(start + 4096, len(stream))
-    assert _as_data(got) == [(_wire.KIND_RECORD, body), ([20], [b"after\n"])]
+    assert _as_data(got) == [(_protocol.KIND_RECORD, body), ([20], [b"after\n"])]
 
 
 def test_decode_rejects_non_dict() -> None:
     """decode() refuses a body that is not an encoded dict with a clear error."""
     with pytest.raises(ValueError, match="expected a dict"):
-        _wire.decode(_wire.marshal.dumps([1, 2]))
+        _protocol.decode(_protocol.marshal.dumps([1, 2]))
 
 
 def test_plain_keeps_plain_values_and_renders_others() -> None:
     """plain() keeps str/int/float/bool/None/bytes and containers of them, renders any
     other object (and non-plain dict keys) with repr, and bounds nesting depth."""
     value = {"a": [1, 2.5, (True, None, b"x")], 3: "s"}
-    assert _wire.plain(value) == value
+    assert _protocol.plain(value) == value
     lock = threading.Lock()
-    assert _wire.plain([lock]) == [repr(lock)]
-    assert _wire.plain({(1, 2): 1}) == {"(1, 2)": 1}
-    assert _wire.plain(BadBoth()).startswith("<unrepresentable BadBoth object")
+    assert _protocol.plain([lock]) == [repr(lock)]
+    assert _protocol.plain({(1, 2): 1}) == {"(1, 2)": 1}
+    assert _protocol.plain(BadBoth()).startswith("<unrepresentable BadBoth object")
     deep: list[object] = []
     cur = deep
     for _ in range(100):
         nxt: list[object] = []
         cur.append(nxt)
         cur = nxt
-    _wire.encode({"deep": _wire.plain(deep)})  # marshal accepts the bounded result
+    _protocol.encode({"deep": _protocol.plain(deep)})  # marshal accepts the bounded result
 
 
 def test_plain_subclasses_of_plain_types_are_rendered() -> None:
@@ -183,8 +183,8 @@ def test_plain_subclasses_of_plain_types_are_rendered() -> None:
     class Color(enum.IntEnum):
         RED = 1
 
-    out = _wire.plain(Color.RED)
-    _wire.encode({"x": out})
+    out = _protocol.plain(Color.RED)
+    _protocol.encode({"x": out})
     assert type(out) in (int, str)
 
 
@@ -205,16 +205,16 @@ def test_a_failing_argument_keeps_the_message_shape(
 ) -> None:
     """An argument whose str() or repr() raises is shown by a placeholder (its repr when only
     str() raises) in the user's format, so the line still starts and reads as it should."""
-    assert _wire.render_message(_record(msg, args)) == expected
+    assert _protocol.render_message(_record(msg, args)) == expected
 
 
 def test_render_message_fallbacks() -> None:
     """When the format itself fails (or msg cannot be shown), render_message() gives a
     readable rendering of msg and args naming the failure, even when __repr__ raises."""
-    assert _wire.render_message(_record("a %s", ("b",))) == "a b"
-    text = _wire.render_message(_record(BadBoth()))
+    assert _protocol.render_message(_record("a %s", ("b",))) == "a b"
+    text = _protocol.render_message(_record(BadBoth()))
     assert "unrepresentable BadBoth" in text
-    text = _wire.render_message(_record("%d", ("nan",)))
+    text = _protocol.render_message(_record("%d", ("nan",)))
     assert "'%d'" in text and "'nan'" in text and "TypeError" in text
 
 
@@ -229,7 +229,7 @@ def test_record_body_round_trip_and_caller_record_untouched() -> None:
     record = logging.LogRecord("n.m", logging.ERROR, "f.py", 42, "v=%s", (lock,), exc_info)
     record.custom = lock
     before = dict(record.__dict__)
-    rebuilt = _wire.make_record(_wire.decode(_wire.record_body(record)))
+    rebuilt = _protocol.make_record(_protocol.decode(_protocol.record_body(record)))
     assert record.__dict__ == before
     assert rebuilt.getMessage() == f"v={lock!r}"
     assert rebuilt.args is None
@@ -243,7 +243,7 @@ def test_record_body_round_trip_and_caller_record_untouched() -> None:
 def test_record_body_keeps_text_exactly() -> None:
     """Newlines, non-ASCII, lone surrogates and NUL bytes survive encoding unchanged."""
     for text in ("a\nb\r\nc", "h\u00e9 \U0001f600", "x\udcffy", "n\x00l"):
-        rebuilt = _wire.make_record(_wire.decode(_wire.record_body(_record(text))))
+        rebuilt = _protocol.make_record(_protocol.decode(_protocol.record_body(_record(text))))
         assert rebuilt.getMessage() == text
 
 
@@ -260,6 +260,6 @@ def test_plain_renders_attributes_as_str_and_contents_as_repr() -> None:
             return "<NoStr>"
 
     day = datetime.date(2024, 1, 2)
-    assert _wire.plain(day) == "2024-01-02"
-    assert _wire.plain([day]) == ["datetime.date(2024, 1, 2)"]
-    assert _wire.plain(NoStr()) == "<NoStr>"
+    assert _protocol.plain(day) == "2024-01-02"
+    assert _protocol.plain([day]) == ["datetime.date(2024, 1, 2)"]
+    assert _protocol.plain(NoStr()) == "<NoStr>"

@@ -46,12 +46,12 @@ from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
-from mplog import _wire
-from mplog._context import stamp
-from mplog._deaths import Deaths
-from mplog._levels import levels_frame
-from mplog._peers import Peer, totals
-from mplog._routing import Router
+from mplog import _protocol
+from mplog._listener.deaths import Deaths
+from mplog._listener.peers import Peer, totals
+from mplog._outputs.routing import Router
+from mplog._worker.context import stamp
+from mplog._worker.levels import levels_frame
 
 _RECV_SIZE = 1 << 18
 #: After a round that brought less than this, the loop pauses for _PAUSE before the next
@@ -176,7 +176,9 @@ class ListenerLoop:
         main = self._control is not None and peer.pid == self._control.pid
         return peer.said_bye or peer.exited or main
 
-    def _cut_off(self, peer: Peer, unhandled: Sequence[_wire.Frame | _wire.LineRun] = ()) -> None:
+    def _cut_off(
+        self, peer: Peer, unhandled: Sequence[_protocol.Frame | _protocol.LineRun] = ()
+    ) -> None:
         """Close a process's stream at stop, counting what it leaves unread: what is still in
         the stream and the ``unhandled`` items already read from it."""
         peer.count_unread(unhandled)
@@ -207,7 +209,7 @@ class ListenerLoop:
         items = peer.reader.feed_runs(data)
         for index, item in enumerate(items):
             # A hello is a frame of its own: it is handled before the lines that follow it.
-            if isinstance(item, _wire.LineRun) and peer.pid is not None:
+            if isinstance(item, _protocol.LineRun) and peer.pid is not None:
                 self._on_lines(peer, item)
             elif not self._accepted(peer, item):
                 self._close(peer, ended="cut off: it sent a frame the listener does not accept")
@@ -238,9 +240,9 @@ class ListenerLoop:
         if select.select([control.sock], [], [], 0)[0]:
             self._read(control)
         if self._deadline is not None and self._control is not None:
-            _send_quietly(self._control, _wire.frame(_wire.KIND_PROGRESS, b""))
+            _send_quietly(self._control, _protocol.frame(_protocol.KIND_PROGRESS, b""))
 
-    def _on_lines(self, peer: Peer, run: _wire.LineRun) -> None:
+    def _on_lines(self, peer: Peer, run: _protocol.LineRun) -> None:
         count = len(run.levels)
         peer.received += count
         for levelno, n in Counter(run.levels).items():
@@ -248,10 +250,10 @@ class ListenerLoop:
         if self._router.write_lines(run):
             peer.written += count
 
-    def _accepted(self, peer: Peer, item: _wire.Frame | _wire.LineRun) -> bool:
+    def _accepted(self, peer: Peer, item: _protocol.Frame | _protocol.LineRun) -> bool:
         """Handle one frame; False if the peer must be cut off (bad token, bad data, lines
         before its hello)."""
-        if isinstance(item, _wire.LineRun):
+        if isinstance(item, _protocol.LineRun):
             self._counts["rejected"] += 1
             return False
         kind, body = item
@@ -267,24 +269,24 @@ class ListenerLoop:
             return False
 
     def _on_frame(self, peer: Peer, kind: int, body: bytes) -> bool:
-        if kind == _wire.KIND_RECORD and peer.pid is not None:
-            self._on_record(peer, _wire.decode(body))
-        elif kind == _wire.KIND_HELLO and peer.pid is None:
-            return self._on_hello(peer, _wire.decode(body))
-        elif kind == _wire.KIND_PIPE:
+        if kind == _protocol.KIND_RECORD and peer.pid is not None:
+            self._on_record(peer, _protocol.decode(body))
+        elif kind == _protocol.KIND_HELLO and peer.pid is None:
+            return self._on_hello(peer, _protocol.decode(body))
+        elif kind == _protocol.KIND_PIPE:
             return peer.attach_pipe(self._selector)
-        elif kind == _wire.KIND_BYE:
+        elif kind == _protocol.KIND_BYE:
             peer.said_bye = True
-        elif kind == _wire.KIND_EXITING and peer.pid is not None:
-            notice = _wire.decode(body)
+        elif kind == _protocol.KIND_EXITING and peer.pid is not None:
+            notice = _protocol.decode(body)
             self._deaths.expect(list(notice["pids"]), str(notice["why"]))
-        elif kind == _wire.KIND_LEVELS and peer is self._control:
-            self._push_levels(_wire.decode(body)["levels"])
+        elif kind == _protocol.KIND_LEVELS and peer is self._control:
+            self._push_levels(_protocol.decode(body)["levels"])
             self._reply(peer)
-        elif kind == _wire.KIND_STATS and peer is self._control:
+        elif kind == _protocol.KIND_STATS and peer is self._control:
             self._reply(peer)
-        elif kind == _wire.KIND_STOP and peer is self._control:
-            self._begin_stop(float(_wire.decode(body).get("timeout", 10.0)))
+        elif kind == _protocol.KIND_STOP and peer is self._control:
+            self._begin_stop(float(_protocol.decode(body).get("timeout", 10.0)))
         else:
             self._counts["rejected"] += 1
             return False
@@ -315,7 +317,7 @@ class ListenerLoop:
                 _send_quietly(peer, frame)
 
     def _on_record(self, peer: Peer, fields: dict[str, Any]) -> None:
-        record = _wire.make_record(fields)
+        record = _protocol.make_record(fields)
         peer.received += 1
         peer.levels[record.levelname] += 1
         dropped = fields.get("mplog_dropped")
@@ -371,7 +373,9 @@ class ListenerLoop:
     def _reply(self, control: Peer) -> None:
         with contextlib.suppress(OSError):
             control.sock.settimeout(5.0)
-            control.sock.sendall(_wire.frame(_wire.KIND_REPLY, _wire.encode(self.stats())))
+            control.sock.sendall(
+                _protocol.frame(_protocol.KIND_REPLY, _protocol.encode(self.stats()))
+            )
             control.sock.setblocking(False)
 
     def _shutdown(self) -> None:

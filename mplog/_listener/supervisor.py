@@ -1,8 +1,9 @@
 """The supervisor in main: start the listener (thread or process), wire main into it, stop it.
 
-``setup_listener`` builds a :class:`Listener`; the listener loop (``mplog._listener``) runs in a
-daemon thread of main (``mode="thread"``) or in a process of its own (``mode="process"``, so
-main can fork without threads and a crash in a handler cannot take main down).
+``setup_listener`` builds a :class:`Listener`; the listener loop (``mplog._listener.loop``)
+runs in a daemon thread of main (``mode="thread"``) or in a process of its own
+(``mode="process"``, so main can fork without threads and a crash in a handler cannot take
+main down).
 """
 
 from __future__ import annotations
@@ -23,15 +24,17 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Any, Literal
 
-from mplog import _client, _hosts, _wire
-from mplog._client import ShippingHandler, WorkerConfig
-from mplog._connection import Address, connect
-from mplog._routing import (
+from mplog import _protocol
+from mplog._listener import runner
+from mplog._outputs.routing import (
     ConfigDestination,
     Destination,
     Router,
     to_level,
 )
+from mplog._worker import handler as worker
+from mplog._worker.connection import Address, connect
+from mplog._worker.handler import ShippingHandler, WorkerConfig
 
 Mode = Literal["thread", "process"]
 
@@ -97,7 +100,7 @@ class Listener:
         token = secrets.token_hex(16)
         address = self._requested_address
         if address is None:
-            self._tempdir, address = _hosts.private_socket_path()
+            self._tempdir, address = runner.private_socket_path()
         try:
             address = self._start_loop(address, token)
         except BaseException:
@@ -122,11 +125,11 @@ class Listener:
 
     def _start_loop(self, address: Address, token: str) -> Address:
         if self.mode == "thread":
-            self._runner, self._router, bound = _hosts.start_thread(
+            self._runner, self._router, bound = runner.start_thread(
                 self.destination, address, token
             )
         else:
-            self._runner, bound = _hosts.start_process(
+            self._runner, bound = runner.start_process(
                 self.destination, address, token, self._mp_context, self._tempdir
             )
         return bound
@@ -141,7 +144,7 @@ class Listener:
             self._control.close()
         # Without a control connection a thread loop cannot be told to stop: it stays idle
         # (a daemon thread); a process is killed at once.
-        _hosts.join(self._runner, 5.0 if self._control is not None else 0.0)
+        runner.join(self._runner, 5.0 if self._control is not None else 0.0)
         self._remove_socket()
 
     def _remove_socket(self) -> None:
@@ -165,7 +168,7 @@ class Listener:
         # mode="process" main stays free of threads and safe to fork.
         self._handler = ShippingHandler(replace(self._config, live_levels=False))
         root.addHandler(self._handler)
-        _client.set_active(self._config)
+        worker.set_active(self._config)
         self._catch_sigterm()
 
     def _catch_sigterm(self) -> None:
@@ -197,11 +200,11 @@ class Listener:
         self._release_sigterm()
         with self._control_lock:
             # The loop drains for at most `timeout`, then closes the handlers and replies.
-            self._result = self._ask(_wire.KIND_STOP, {"timeout": timeout}, timeout + 2.0)
+            self._result = self._ask(_protocol.KIND_STOP, {"timeout": timeout}, timeout + 2.0)
             assert self._control is not None
             self._control.close()
         # A loop that replied is about to end; one that did not is stuck or dead.
-        _hosts.join(self._runner, 5.0 if "error" not in self._result else 0.5)
+        runner.join(self._runner, 5.0 if "error" not in self._result else 0.5)
         if "error" in self._result:
             sys.stderr.write(
                 f"mplog: the log listener failed ({self._result['error']}); records it could "
@@ -220,8 +223,8 @@ class Listener:
         for handler in self._saved_handlers:
             if handler not in root.handlers:
                 root.addHandler(handler)
-        if self._config is not None and _client.active_address() == self._config.address:
-            _client.set_active(None)
+        if self._config is not None and worker.active_address() == self._config.address:
+            worker.set_active(None)
 
     def set_level(self, logger: str, level: int | str) -> int:
         """Set ``logger``'s level ("" for the root) here and in every process logging into
@@ -235,7 +238,7 @@ class Listener:
         with self._control_lock:
             if self._state != "running":
                 raise RuntimeError("the listener is not running")
-            reply = self._ask(_wire.KIND_LEVELS, {"levels": [[logger, number]]}, 10.0)
+            reply = self._ask(_protocol.KIND_LEVELS, {"levels": [[logger, number]]}, 10.0)
         if "error" in reply:
             raise RuntimeError(f"the listener could not take the level change: {reply['error']}")
         return int(reply["workers_seen"]) - sum(
@@ -251,7 +254,7 @@ class Listener:
         with self._control_lock:
             if self._state != "running":
                 return self._result
-            return self._ask(_wire.KIND_STATS, {}, 10.0)
+            return self._ask(_protocol.KIND_STATS, {}, 10.0)
 
     def _ask(self, kind: int, body: dict[str, Any], patience: float) -> dict[str, Any]:
         """Send a request and wait for the reply; each sign of progress from the listener
@@ -261,16 +264,16 @@ class Listener:
         deadline = time.monotonic() + patience
         try:
             control.settimeout(patience)
-            control.sendall(_wire.frame(kind, _wire.encode(body)))
-            reader = _wire.FrameReader()
+            control.sendall(_protocol.frame(kind, _protocol.encode(body)))
+            reader = _protocol.FrameReader()
             while True:
                 control.settimeout(max(0.0, deadline - time.monotonic()))
                 data = control.recv(1 << 16)
                 if not data:
                     raise ConnectionError("the listener ended without reporting")
                 for reply_kind, reply in reader.feed(data):
-                    if reply_kind == _wire.KIND_REPLY:
-                        return _wire.decode(reply)
+                    if reply_kind == _protocol.KIND_REPLY:
+                        return _protocol.decode(reply)
                     deadline = time.monotonic() + patience
         except OSError as exc:
             return {"error": f"{type(exc).__name__}: {exc}"}

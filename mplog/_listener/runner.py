@@ -16,10 +16,10 @@ import tempfile
 import threading
 from typing import Any
 
-from mplog import _client
-from mplog._connection import Address
-from mplog._listener import ListenerLoop
-from mplog._routing import Destination, Router
+from mplog._listener.loop import ListenerLoop
+from mplog._outputs.routing import Destination, Router
+from mplog._worker import handler as worker
+from mplog._worker.connection import Address
 
 _START_TIMEOUT = 60.0
 
@@ -90,11 +90,11 @@ def start_thread(
 
 
 def _run_loop(loop: ListenerLoop) -> None:
-    _client.listener_threads.add(threading.get_ident())
+    worker.listener_threads.add(threading.get_ident())
     try:
         loop.run()
     finally:
-        _client.listener_threads.discard(threading.get_ident())
+        worker.listener_threads.discard(threading.get_ident())
 
 
 def default_context() -> Any:

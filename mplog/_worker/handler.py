@@ -21,11 +21,11 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
 
-from mplog import _wire
-from mplog._connection import Address, Stream, open_stream, process_name
-from mplog._context import stamp, stamp_needed
-from mplog._formatting import LineFormatter
-from mplog._levels import apply_levels, capture_levels, follow_levels
+from mplog import _protocol
+from mplog._worker.connection import Address, Stream, open_stream, process_name
+from mplog._worker.context import stamp, stamp_needed
+from mplog._worker.formatting import LineFormatter
+from mplog._worker.levels import apply_levels, capture_levels, follow_levels
 
 #: Since 3.12 a passing filter (and so ``Handler.handle``) returns the record itself.
 _FILTER_RETURNS_RECORD = sys.version_info >= (3, 12)
@@ -152,12 +152,12 @@ class ShippingHandler(logging.Handler):
             if stamp_needed(formatter.names_pool_fields):
                 stamp(record)
             try:
-                data = _wire.line_frame(record.levelno, formatter.format(record))
+                data = _protocol.line_frame(record.levelno, formatter.format(record))
             except Exception:  # e.g. a %(field)s the record lacks: let the listener report it
                 data = None
         if data is None:
             stamp(record)  # the listener's formats and filters may use every field
-            data = _wire.frame(_wire.KIND_RECORD, _wire.record_body(record))
+            data = _protocol.frame(_protocol.KIND_RECORD, _protocol.record_body(record))
         if self._dropped and time.monotonic() >= self._next_drop_report:
             self._report_drops(stream, wait=False)
         if record.levelno >= self._drop_below:
@@ -184,8 +184,8 @@ class ShippingHandler(logging.Handler):
         try:
             stream = self._stream or (None if self._failure else self._open())
             if stream is not None:
-                body = _wire.encode({"pids": pids, "why": why})
-                stream.send(_wire.frame(_wire.KIND_EXITING, body))
+                body = _protocol.encode({"pids": pids, "why": why})
+                stream.send(_protocol.frame(_protocol.KIND_EXITING, body))
         except OSError as exc:
             self._give_up(self._reason(exc))
         finally:
@@ -216,7 +216,7 @@ class ShippingHandler(logging.Handler):
         summary.mplog_dropped = dict(self._dropped)
         summary.processName = self._process_name
         stamp(summary)  # formats may name %(task_id)s and the like
-        data = _wire.frame(_wire.KIND_RECORD, _wire.record_body(summary))
+        data = _protocol.frame(_protocol.KIND_RECORD, _protocol.record_body(summary))
         if wait:
             stream.send(data)
         elif not stream.send_if_room(data):
@@ -265,7 +265,7 @@ class ShippingHandler(logging.Handler):
                 with contextlib.suppress(OSError):
                     if self._dropped:
                         self._report_drops(self._stream, wait=True)
-                    self._stream.send(_wire.frame(_wire.KIND_BYE, b""))
+                    self._stream.send(_protocol.frame(_protocol.KIND_BYE, b""))
             self._drop_connection()
         finally:
             self.release()

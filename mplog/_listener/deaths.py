@@ -4,7 +4,7 @@ A stream that ends without a goodbye frame is a death (SIGKILL, ``os._exit``, a 
 report waits a moment (``SETTLE``): a pool that terminates its own workers announces it first
 on its own stream, and that announcement may be read just after the workers' streams end.
 Announced exits are recorded, not reported. A pidfd per local process catches the exit the
-moment it happens, while its status can still be read (see ``mplog._exitstatus``).
+moment it happens, while its status can still be read (see ``mplog._listener.exitstatus``).
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from mplog._exitstatus import exit_status, peek_exit_status
-from mplog._peers import Peer
+from mplog._listener.exitstatus import exit_status, peek_exit_status
+from mplog._listener.peers import Peer
 
 #: How long a death report waits for an announcement that the exit was expected.
 SETTLE = 0.25

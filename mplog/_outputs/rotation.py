@@ -25,7 +25,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta, timezone
 from typing import Any, cast
 
-from mplog._compress import SUFFIXES, BackgroundJobs, Codec, compress_file, to_codec
+from mplog._outputs.compress import SUFFIXES, BackgroundJobs, Codec, compress_file, to_codec
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?)b?\s*$", re.IGNORECASE)
 _DAY_UNITS = {"S": 1, "M": 60, "H": 3600}

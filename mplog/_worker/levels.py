@@ -13,7 +13,7 @@ import socket
 import threading
 from collections.abc import Iterable
 
-from mplog import _wire
+from mplog import _protocol
 
 
 def capture_levels() -> tuple[int, tuple[tuple[str, int], ...]]:
@@ -36,7 +36,9 @@ def apply_levels(root_level: int, levels: Iterable[tuple[str, int]]) -> None:
 
 def levels_frame(levels: Iterable[tuple[str, int]]) -> bytes:
     """The frame the listener sends to push level changes to a process."""
-    return _wire.frame(_wire.KIND_LEVELS, _wire.encode({"levels": [list(p) for p in levels]}))
+    return _protocol.frame(
+        _protocol.KIND_LEVELS, _protocol.encode({"levels": [list(p) for p in levels]})
+    )
 
 
 def follow_levels(sock: socket.socket) -> threading.Thread:
@@ -50,7 +52,7 @@ def follow_levels(sock: socket.socket) -> threading.Thread:
 
 
 def _read_levels(sock: socket.socket) -> None:
-    reader = _wire.FrameReader()
+    reader = _protocol.FrameReader()
     while True:
         try:
             data = sock.recv(1 << 16)
@@ -59,6 +61,6 @@ def _read_levels(sock: socket.socket) -> None:
         if not data:
             return
         for kind, body in reader.feed(data):
-            if kind == _wire.KIND_LEVELS:
-                for name, level in _wire.decode(body)["levels"]:
+            if kind == _protocol.KIND_LEVELS:
+                for name, level in _protocol.decode(body)["levels"]:
                     logging.getLogger(name or None).setLevel(level)

@@ -19,7 +19,7 @@ import socket
 import struct
 import sys
 
-from mplog import _wire
+from mplog import _protocol
 
 Address = str | tuple[str, int]
 #: No SIGPIPE if the listener is gone, even where a program restored its default action.
@@ -72,7 +72,7 @@ def connect(
             "role": role,
             "token": token,
         }
-        sock.sendall(_wire.frame(_wire.KIND_HELLO, _wire.encode(hello)), SEND_FLAGS)
+        sock.sendall(_protocol.frame(_protocol.KIND_HELLO, _protocol.encode(hello)), SEND_FLAGS)
     except BaseException:
         sock.close()
         raise
@@ -156,7 +156,7 @@ def open_stream(
         with contextlib.suppress(OSError):  # too large for this system: keep the default
             fcntl.fcntl(writer, _F_SETPIPE_SZ, buffer_bytes or _PIPE_BYTES)
         os.set_blocking(writer, False)
-        socket.send_fds(sock, [_wire.frame(_wire.KIND_PIPE, b"")], [reader])
+        socket.send_fds(sock, [_protocol.frame(_protocol.KIND_PIPE, b"")], [reader])
     except BaseException:
         os.close(writer)
         sock.close()

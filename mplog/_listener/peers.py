@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mplog import _wire
+from mplog import _protocol
 
 
 def unread_bytes(stream: socket.socket | int) -> int:
@@ -35,7 +35,7 @@ class Peer:
     """One connected process, as the listener sees it."""
 
     sock: socket.socket
-    reader: _wire.FrameReader = field(default_factory=_wire.FrameReader)
+    reader: _protocol.FrameReader = field(default_factory=_protocol.FrameReader)
     pid: int | None = None
     name: str = "?"
     role: str = ""
@@ -69,7 +69,7 @@ class Peer:
         """Bytes written by this process and not yet handled."""
         return unread_bytes(self.stream) + self.reader.pending
 
-    def count_unread(self, unhandled: Sequence[_wire.Frame | _wire.LineRun] = ()) -> None:
+    def count_unread(self, unhandled: Sequence[_protocol.Frame | _protocol.LineRun] = ()) -> None:
         """Count what this process wrote that will not be handled: the ``unhandled`` items
         already read, and what is left in the stream (read now, without handling it).
 
@@ -163,13 +163,13 @@ def _receive_plain(stream: socket.socket | int, size: int) -> bytes:
     return stream.recv(size)
 
 
-def _bytes_in(item: _wire.Frame | _wire.LineRun) -> int:
-    if isinstance(item, _wire.LineRun):
-        return sum(len(line) for line in item.lines) + len(item.lines) * _wire.LINE_HEADER_SIZE
-    return _wire.HEADER.size + len(item[1])
+def _bytes_in(item: _protocol.Frame | _protocol.LineRun) -> int:
+    if isinstance(item, _protocol.LineRun):
+        return sum(len(line) for line in item.lines) + len(item.lines) * _protocol.LINE_HEADER_SIZE
+    return _protocol.HEADER.size + len(item[1])
 
 
-def _records_in(item: _wire.Frame | _wire.LineRun) -> int:
-    if isinstance(item, _wire.LineRun):
+def _records_in(item: _protocol.Frame | _protocol.LineRun) -> int:
+    if isinstance(item, _protocol.LineRun):
         return len(item.levels)
-    return 1 if item[0] == _wire.KIND_RECORD else 0
+    return 1 if item[0] == _protocol.KIND_RECORD else 0

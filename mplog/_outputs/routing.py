@@ -19,9 +19,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from mplog import _wire
-from mplog._jsonlines import JsonFormatter
-from mplog._rotation import RotatingHandler, Rotation
+from mplog import _protocol
+from mplog._outputs.jsonlines import JsonFormatter
+from mplog._outputs.rotation import RotatingHandler, Rotation
 
 DEFAULT_FORMAT = "%(asctime)s %(processName)s[%(process)d] %(name)s %(levelname)s %(message)s"
 
@@ -95,7 +95,7 @@ class Router:
                     self._failed(handler, exc)
         return self.errors == errors
 
-    def write_lines(self, run: _wire.LineRun) -> bool:
+    def write_lines(self, run: _protocol.LineRun) -> bool:
         """Append finished lines to the stream handlers whose level they meet, in one write
         each; False if any of them failed."""
         ok = True

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mplog._context import running_task
+from mplog._worker.context import running_task
 
 
 def task_name(fn: Callable[..., object]) -> str:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 import time
 
-from mplog._context import names_pool_fields
-from mplog._wire import render_message
+from mplog._protocol import render_message
+from mplog._worker.context import names_pool_fields
 
 
 class LineFormatter(logging.Formatter):

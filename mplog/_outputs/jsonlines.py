@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mplog import _exceptions
-from mplog._wire import render_message, safe_repr
+from mplog._protocol import render_message, safe_repr
 
 #: A structured exception summary a record may carry instead of needing its text parsed.
 EXC_FIELD = "mplog_exc"

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mplog._listener.supervisor import Listener
-    from mplog._outputs.routing import DEFAULT_FORMAT
     from mplog._pools import Pool, Process, ProcessPoolExecutor
+    from mplog._settings import DEFAULT_FORMAT, Shipping, WorkerConfig
     from mplog._setup import setup_listener
     from mplog._worker.context import context
-    from mplog._worker.handler import ShippingHandler, WorkerConfig, configure_worker
+    from mplog._worker.handler import ShippingHandler, configure_worker
     from mplog.handlers import JsonFormatter, RotatingHandler
 
 __all__ = [
@@ -30,6 +30,7 @@ __all__ = [
     "Process",
     "ProcessPoolExecutor",
     "RotatingHandler",
+    "Shipping",
     "ShippingHandler",
     "WorkerConfig",
     "configure_worker",
@@ -38,7 +39,7 @@ __all__ = [
 ]
 
 _HOMES = {
-    "DEFAULT_FORMAT": "mplog._outputs.routing",
+    "DEFAULT_FORMAT": "mplog._settings",
     "JsonFormatter": "mplog.handlers",
     "Listener": "mplog._listener.supervisor",
     "Pool": "mplog._pools",
@@ -46,7 +47,8 @@ _HOMES = {
     "ProcessPoolExecutor": "mplog._pools",
     "RotatingHandler": "mplog.handlers",
     "ShippingHandler": "mplog._worker.handler",
-    "WorkerConfig": "mplog._worker.handler",
+    "Shipping": "mplog._settings",
+    "WorkerConfig": "mplog._settings",
     "configure_worker": "mplog._worker.handler",
     "context": "mplog._worker.context",
     "setup_listener": "mplog._setup",

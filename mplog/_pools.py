@@ -17,8 +17,10 @@ import multiprocessing.pool
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
+from mplog import _compat
+from mplog._settings import WorkerConfig
 from mplog._worker.context import set_worker_index
-from mplog._worker.handler import WorkerConfig, active_config, announce_exits, configure_worker
+from mplog._worker.handler import active_config, announce_exits, configure_worker
 from mplog._worker.tasks import MappedTask, Task
 
 if TYPE_CHECKING:
@@ -144,7 +146,7 @@ def _numbered(ids: Iterator[int], items: Iterable[Any]) -> Iterator[tuple[int, A
 
 def _is_mapped_chunk(fn: Any) -> bool:
     # ProcessPoolExecutor.map submits partial(_process_chunk, MappedTask): already numbered.
-    return isinstance(fn, functools.partial) and any(isinstance(a, MappedTask) for a in fn.args)
+    return _compat.is_process_chunk(fn) and any(isinstance(a, MappedTask) for a in fn.args)
 
 
 class _NumberedTasks:
@@ -165,13 +167,14 @@ class _NumberedTasks:
         self, func: Callable[..., Any], iterable: Iterable[Any], mapper: Any, *rest: Any, **kw: Any
     ) -> Any:
         module = self._mplog_pool_module
-        adapter = MappedTask(func, star=mapper is module.starmapstar)
+        adapter = MappedTask(func, star=mapper is _compat.starmapstar(module))
         pairs = list(_numbered(self._mplog_task_ids, iterable))
-        return super()._map_async(adapter, pairs, module.mapstar, *rest, **kw)  # type: ignore[misc]
+        mapper = _compat.mapstar(module)
+        return super()._map_async(adapter, pairs, mapper, *rest, **kw)  # type: ignore[misc]
 
     def terminate(self) -> None:
         """Terminate the workers; their streams' end is recorded, not reported as deaths."""
-        workers = getattr(self, "_pool", [])
+        workers = _compat.pool_workers(self)
         announce_exits([p.pid for p in workers if p.pid and p.exitcode is None], "Pool.terminate()")
         super().terminate()  # type: ignore[misc]
 

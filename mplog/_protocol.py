@@ -17,11 +17,12 @@ import contextlib
 import logging
 import marshal
 import struct
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
 from mplog._exceptions import summarize
+from mplog._settings import EXC_FIELD
 
 HEADER = struct.Struct("!IB")
 #: A process introduces itself: pid, name, role and the listener's token.
@@ -176,7 +177,7 @@ def record_body(record: logging.LogRecord) -> bytes:
         fields["exc_text"] = record.exc_text or _EXC_FORMATTER.formatException(record.exc_info)
         error = record.exc_info[1]
         if error is not None:  # the structure too, for JSON and error trackers
-            fields["mplog_exc"] = summarize((type(error), error, record.exc_info[2]))
+            fields[EXC_FIELD] = summarize((type(error), error, record.exc_info[2]))
         fields["exc_info"] = None
     for key, value in fields.items():
         if type(value) not in _PLAIN:
@@ -195,6 +196,11 @@ def line_frame(levelno: int, line: str) -> bytes:
         level = min(max(int(levelno), 0), 0xFFFF)
         header = _LINE_HEADER.pack(len(data) + LINE_LEVEL.size, KIND_LINE, level)
     return header + data
+
+
+def levels_frame(levels: Iterable[tuple[str, int]]) -> bytes:
+    """The frame the listener sends to push level changes to a process."""
+    return frame(KIND_LEVELS, encode({"levels": [list(p) for p in levels]}))
 
 
 def make_record(fields: dict[str, Any]) -> logging.LogRecord:

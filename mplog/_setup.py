@@ -10,18 +10,16 @@ import os
 from typing import Any
 
 from mplog._listener.supervisor import Listener, Mode
-from mplog._outputs.rotation import Rotation
-from mplog._outputs.routing import (
-    DEFAULT_FORMAT,
+from mplog._outputs.destinations import (
     ConfigDestination,
     Destination,
     FileDestination,
     HandlersDestination,
     HandlerSource,
     load_config_file,
-    to_level,
 )
-from mplog._worker.connection import Address
+from mplog._outputs.rotation import Rotation
+from mplog._settings import DEFAULT_FORMAT, Address, Shipping, to_level
 
 
 def setup_listener(
@@ -94,11 +92,7 @@ def setup_listener(
         level=level,
         mp_context=mp_context,
         stop_timeout=stop_timeout,
-        on_full=on_full,
-        keep_level=keep_level,
-        block_timeout=block_timeout,
-        buffer_bytes=buffer_bytes,
-        live_levels=live_levels,
+        shipping=Shipping(on_full, keep_level, block_timeout, buffer_bytes, live_levels),
     )
     return listener.start()
 

@@ -43,19 +43,11 @@ def _run_in_executor(ctx: Any, fn: Callable[..., Any], *args: Any) -> Any:
 # -- WorkerConfig and configure_worker -------------------------------------------------------
 
 
-def test_worker_config_validates_policy() -> None:
-    """WorkerConfig rejects an unknown overflow policy and a non-positive block timeout."""
-    with pytest.raises(ValueError, match="on_full"):
-        mplog.WorkerConfig("/x", "t", on_full="explode")
-    with pytest.raises(ValueError, match="block_timeout"):
-        mplog.WorkerConfig("/x", "t", block_timeout=0)
-
-
 def test_worker_config_captures_current_levels() -> None:
     """with_current_levels() carries the root level and every explicitly set logger level."""
     logging.getLogger().setLevel(logging.ERROR)
     logging.getLogger("cap.a").setLevel(logging.DEBUG)
-    config = mplog.WorkerConfig("/x", "t").with_current_levels()
+    config = worker.with_current_levels(mplog.WorkerConfig("/x", "t"))
     assert config.root_level == logging.ERROR
     assert ("cap.a", logging.DEBUG) in config.levels
     assert all(level != logging.NOTSET for _, level in config.levels)

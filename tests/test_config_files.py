@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import mplog
-from mplog._outputs.routing import load_config_file
+from mplog._outputs.destinations import load_config_file
 
 TOML = """
 version = 1

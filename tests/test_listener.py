@@ -21,7 +21,7 @@ import pytest
 from mplog import _protocol
 from mplog._listener import loop as _listener
 from mplog._listener.loop import ListenerLoop
-from mplog._outputs.routing import Route, Router
+from mplog._outputs.router import Route, Router
 from mplog._worker.connection import _F_SETPIPE_SZ
 from tests._helpers import ListHandler
 

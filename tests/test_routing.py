@@ -1,4 +1,5 @@
-"""Unit tests of mplog._outputs.routing: levels, the Router, and the three destinations."""
+"""mplog._outputs.router and mplog._outputs.destinations: levels, the Router, the three
+destinations."""
 
 from __future__ import annotations
 
@@ -8,14 +9,8 @@ from pathlib import Path
 import pytest
 
 from mplog import _protocol
-from mplog._outputs.routing import (
-    ConfigDestination,
-    FileDestination,
-    HandlersDestination,
-    Route,
-    Router,
-    to_level,
-)
+from mplog._outputs.destinations import ConfigDestination, FileDestination, HandlersDestination
+from mplog._outputs.router import Route, Router
 from tests._helpers import ListHandler
 
 
@@ -38,16 +33,6 @@ class ErroringHandler(logging.Handler):
 
 def _rec(name: str, msg: str, level: int = logging.INFO) -> logging.LogRecord:
     return logging.LogRecord(name, level, __file__, 1, msg, None, None)
-
-
-def test_to_level_accepts_numbers_and_names() -> None:
-    """to_level() takes numbers and level names in any case, and rejects anything else."""
-    assert to_level(15) == 15
-    assert to_level("debug") == logging.DEBUG
-    assert to_level("WARNING") == logging.WARNING
-    for bad in ("LOUD", True, None, 1.5):
-        with pytest.raises(ValueError, match="unknown logging level"):
-            to_level(bad)  # type: ignore[arg-type]
 
 
 def test_router_walks_hierarchy_and_honours_propagate() -> None:

@@ -17,7 +17,7 @@ import pytest
 import mplog
 from mplog import _protocol
 from mplog._listener import supervisor as _supervisor
-from mplog._outputs.routing import FileDestination
+from mplog._outputs.destinations import FileDestination
 from mplog._worker import connection as _connection
 from mplog._worker import handler as worker
 from tests import _workers

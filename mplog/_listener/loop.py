@@ -49,9 +49,8 @@ from typing import Any
 from mplog import _protocol
 from mplog._listener.deaths import Deaths
 from mplog._listener.peers import Peer, totals
-from mplog._outputs.routing import Router
+from mplog._outputs.router import Router
 from mplog._worker.context import stamp
-from mplog._worker.levels import levels_frame
 
 _RECV_SIZE = 1 << 18
 #: After a round that brought less than this, the loop pauses for _PAUSE before the next
@@ -305,13 +304,13 @@ class ListenerLoop:
             self._workers.append(peer)
             self._deaths.watch(peer)
             if self._levels:
-                _send_quietly(peer, levels_frame(self._levels.items()))
+                _send_quietly(peer, _protocol.levels_frame(self._levels.items()))
         return True
 
     def _push_levels(self, levels: list[tuple[str, int]]) -> None:
         """Remember level changes (for processes yet to connect) and send them to all."""
         self._levels.update((str(name), int(level)) for name, level in levels)
-        frame = levels_frame(levels)
+        frame = _protocol.levels_frame(levels)
         for peer in self._peers.values():
             if peer.role == "worker":
                 _send_quietly(peer, frame)

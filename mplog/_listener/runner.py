@@ -17,9 +17,10 @@ import threading
 from typing import Any
 
 from mplog._listener.loop import ListenerLoop
-from mplog._outputs.routing import Destination, Router
+from mplog._outputs.destinations import Destination
+from mplog._outputs.router import Router
+from mplog._settings import Address
 from mplog._worker import handler as worker
-from mplog._worker.connection import Address
 
 _START_TIMEOUT = 60.0
 
@@ -90,11 +91,8 @@ def start_thread(
 
 
 def _run_loop(loop: ListenerLoop) -> None:
-    worker.listener_threads.add(threading.get_ident())
-    try:
+    with worker.listener_thread():
         loop.run()
-    finally:
-        worker.listener_threads.discard(threading.get_ident())
 
 
 def default_context() -> Any:

@@ -24,17 +24,14 @@ from dataclasses import replace
 from types import TracebackType
 from typing import Any, Literal
 
-from mplog import _protocol
+from mplog import _compat, _protocol
 from mplog._listener import runner
-from mplog._outputs.routing import (
-    ConfigDestination,
-    Destination,
-    Router,
-    to_level,
-)
+from mplog._outputs.destinations import Destination
+from mplog._outputs.router import Router
+from mplog._settings import Address, Shipping, WorkerConfig, to_level
 from mplog._worker import handler as worker
-from mplog._worker.connection import Address, connect
-from mplog._worker.handler import ShippingHandler, WorkerConfig
+from mplog._worker.connection import connect
+from mplog._worker.handler import ShippingHandler, with_current_levels
 
 Mode = Literal["thread", "process"]
 
@@ -55,24 +52,11 @@ class Listener:
         level: int | str | None = None,
         mp_context: Any = None,
         stop_timeout: float = 10.0,
-        on_full: str = "block",
-        keep_level: int | str | None = None,
-        block_timeout: float | None = 60.0,
-        buffer_bytes: int | None = None,
-        live_levels: bool = True,
+        shipping: Shipping | None = None,
     ) -> None:
         if mode not in ("thread", "process"):
             raise ValueError(f"mode must be 'thread' or 'process', got {mode!r}")
-        # Validated now, not in the first worker: WorkerConfig checks the policy.
-        self._template = WorkerConfig(
-            "",
-            "",
-            on_full=on_full,
-            keep_level=None if keep_level is None else to_level(keep_level),
-            block_timeout=block_timeout,
-            buffer_bytes=buffer_bytes,
-            live_levels=live_levels,
-        )
+        self.shipping = shipping or Shipping()
         self.destination = destination
         self.mode: Mode = mode
         self.stop_timeout = stop_timeout
@@ -106,11 +90,8 @@ class Listener:
         except BaseException:
             self._remove_socket()
             raise
-        self._config = replace(
-            self._template,
-            address=address,
-            token=token,
-            line_format=self.destination.line_format(),
+        self._config = WorkerConfig(
+            address, token, shipping=self.shipping, line_format=self.destination.line_format()
         )
         try:
             self._control = connect(address, token, "control")
@@ -159,14 +140,14 @@ class Listener:
         self._saved_handlers = list(root.handlers)
         for handler in self._saved_handlers:
             root.removeHandler(handler)
-        if isinstance(self.destination, ConfigDestination):
-            for name, level in self.destination.levels().items():
-                logging.getLogger(name or None).setLevel(level)
+        for name, level in self.destination.levels().items():
+            logging.getLogger(name or None).setLevel(level)
         if self._level is not None:
             root.setLevel(self._level)
         # Main applies set_level() itself: no level-reader thread here, so that with
         # mode="process" main stays free of threads and safe to fork.
-        self._handler = ShippingHandler(replace(self._config, live_levels=False))
+        in_main = replace(self.shipping, live_levels=False)
+        self._handler = ShippingHandler(replace(self._config, shipping=in_main))
         root.addHandler(self._handler)
         worker.set_active(self._config)
         self._catch_sigterm()
@@ -288,9 +269,7 @@ class Listener:
         _running.discard(self)
         self._release_sigterm()
         if self._router is not None:
-            ours = {id(handler) for handler in self._router.handlers}
-            handler_refs = logging._handlerList  # type: ignore[attr-defined]
-            handler_refs[:] = [ref for ref in handler_refs if id(ref()) not in ours]
+            _compat.forget_handlers(self._router.handlers)
 
     # -- what users read -------------------------------------------------------------------
 
@@ -304,7 +283,7 @@ class Listener:
         """A picklable value for :func:`mplog.configure_worker`, with main's current levels."""
         if self._config is None or self._state != "running":
             raise RuntimeError("the listener is not running: start it before configuring workers")
-        return self._config.with_current_levels()
+        return with_current_levels(self._config)
 
     def __enter__(self) -> Listener:
         if self._state == "new":

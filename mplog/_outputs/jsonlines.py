@@ -28,11 +28,8 @@ from typing import Any
 
 from mplog import _exceptions
 from mplog._protocol import render_message, safe_repr
+from mplog._settings import EXC_FIELD, STANDARD_ATTRIBUTES
 
-#: A structured exception summary a record may carry instead of needing its text parsed.
-EXC_FIELD = "mplog_exc"
-#: Attributes every LogRecord has: everything else on a record is an ``extra=`` or context field.
-STANDARD = frozenset(logging.makeLogRecord({}).__dict__) | {"message", "asctime", EXC_FIELD}
 _ORIGIN = (
     "process",
     "processName",
@@ -181,7 +178,7 @@ class JsonFormatter(logging.Formatter):
             payload[key] = attributes.get(key)
         payload.update(self.static)
         for key, value in attributes.items():
-            if key not in STANDARD:
+            if key not in STANDARD_ATTRIBUTES:
                 payload[f"extra_{key}" if key in payload else key] = value
         self._add_exception(record, payload)
         if record.stack_info:

@@ -20,8 +20,8 @@ import struct
 import sys
 
 from mplog import _protocol
+from mplog._settings import Address
 
-Address = str | tuple[str, int]
 #: No SIGPIPE if the listener is gone, even where a program restored its default action.
 SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)
 

@@ -17,18 +17,10 @@ from contextvars import ContextVar
 from types import MappingProxyType
 from typing import Any
 
-_RESERVED = frozenset(logging.makeLogRecord({}).__dict__) | {
-    "message",
-    "asctime",
-    "worker_index",
-    "task_id",
-    "task_name",
-    "mplog_exc",
-}
-_EMPTY: Mapping[str, Any] = MappingProxyType({})
+from mplog._settings import POOL_FIELDS, STANDARD_ATTRIBUTES
 
-#: The fields stamped on every record besides the user's own.
-POOL_FIELDS = ("worker_index", "task_id", "task_name")
+_RESERVED = STANDARD_ATTRIBUTES | set(POOL_FIELDS)
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 _fields: ContextVar[Mapping[str, Any]] = ContextVar("mplog_fields", default=_EMPTY)
 _task: ContextVar[tuple[int | None, str | None]] = ContextVar("mplog_task", default=(None, None))

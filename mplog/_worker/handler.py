@@ -18,58 +18,18 @@ import threading
 import time
 import weakref
 from collections import Counter
-from dataclasses import dataclass, replace
+from collections.abc import Iterator
 from typing import Any
 
 from mplog import _protocol
-from mplog._worker.connection import Address, Stream, open_stream, process_name
+from mplog._settings import DEFAULT_FORMAT, Address, WorkerConfig
+from mplog._worker.connection import Stream, open_stream, process_name
 from mplog._worker.context import stamp, stamp_needed
 from mplog._worker.formatting import LineFormatter
 from mplog._worker.levels import apply_levels, capture_levels, follow_levels
 
 #: Since 3.12 a passing filter (and so ``Handler.handle``) returns the record itself.
 _FILTER_RETURNS_RECORD = sys.version_info >= (3, 12)
-_FALLBACK_FORMAT = "%(asctime)s %(processName)s[%(process)d] %(name)s %(levelname)s %(message)s"
-
-
-@dataclass(frozen=True)
-class WorkerConfig:
-    """What a child needs to log into a listener: small, picklable, safe to send anywhere.
-
-    Get it from :attr:`mplog.Listener.worker_config` and pass it to
-    :func:`mplog.configure_worker` in the child. Besides the address and levels it carries
-    the overflow policy: when the listener falls behind and a process's stream is full,
-    ``on_full="block"`` waits (lossless), ``on_full="drop"`` drops and counts records below
-    ``keep_level`` (all records when it is None) and blocks for the rest. A wait longer than
-    ``block_timeout`` seconds means the listener is stuck: records then go to stderr.
-    ``buffer_bytes`` sets the stream's kernel buffer (None: the system default).
-    """
-
-    address: Address
-    token: str
-    root_level: int = logging.WARNING
-    levels: tuple[tuple[str, int], ...] = ()
-    on_full: str = "block"
-    keep_level: int | None = None
-    block_timeout: float | None = 60.0
-    buffer_bytes: int | None = None
-    #: ``(fmt, datefmt, style)`` when the listener writes finished lines: then each process
-    #: formats its own records.
-    line_format: tuple[str, str | None, str] | None = None
-    #: Follow level changes pushed by the listener (``Listener.set_level``) with a small
-    #: reader thread per process.
-    live_levels: bool = True
-
-    def __post_init__(self) -> None:
-        if self.on_full not in ("block", "drop"):
-            raise ValueError(f"on_full must be 'block' or 'drop', got {self.on_full!r}")
-        if self.block_timeout is not None and self.block_timeout <= 0:
-            raise ValueError(f"block_timeout must be positive or None, got {self.block_timeout}")
-
-    def with_current_levels(self) -> WorkerConfig:
-        """Return a copy carrying this process's current logger levels."""
-        root, levels = capture_levels()
-        return replace(self, root_level=root, levels=levels)
 
 
 class ShippingHandler(logging.Handler):
@@ -93,7 +53,7 @@ class ShippingHandler(logging.Handler):
         self._failure: str | None = None
         self._dropped: Counter[str] = Counter()
         self._next_drop_report = 0.0
-        self._fallback_formatter = logging.Formatter(_FALLBACK_FORMAT)
+        self._fallback_formatter = logging.Formatter(DEFAULT_FORMAT)
         _handlers.add(self)
 
     @property
@@ -107,11 +67,7 @@ class ShippingHandler(logging.Handler):
         self._config = config
         line_format = config.line_format
         self._line_formatter = None if line_format is None else LineFormatter(*line_format)
-        self._drop_below = (
-            -1
-            if config.on_full == "block"
-            else (config.keep_level if config.keep_level is not None else 2**31)
-        )
+        self._drop_below = config.shipping.drop_below
 
     def handle(self, record: logging.LogRecord) -> Any:
         """``logging.Handler.handle``, with its common case (no filters on this handler) kept
@@ -126,7 +82,7 @@ class ShippingHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         """Ship ``record``; on failure write it to stderr. Never raises."""
         try:
-            if listener_threads and threading.get_ident() in listener_threads:
+            if _listener_threads and threading.get_ident() in _listener_threads:
                 # A handler inside a thread listener logged: shipping it to ourselves could
                 # fill our own socket (deadlock) or feed back into the same handler forever.
                 self.fallback(record)
@@ -196,12 +152,12 @@ class ShippingHandler(logging.Handler):
         stream = self._stream = open_stream(
             config.address,
             config.token,
-            block_timeout=config.block_timeout,
-            buffer_bytes=config.buffer_bytes,
+            block_timeout=config.shipping.block_timeout,
+            buffer_bytes=config.shipping.buffer_bytes,
         )
         self._process_name = process_name()
         _close_at_process_exit(self)
-        if config.live_levels:
+        if config.shipping.live_levels:
             follow_levels(stream.sock)
         return stream
 
@@ -226,7 +182,7 @@ class ShippingHandler(logging.Handler):
 
     def _reason(self, exc: OSError) -> str:
         if isinstance(exc, BlockingIOError):
-            return f"it accepted nothing for {self.config.block_timeout}s"
+            return f"it accepted nothing for {self.config.shipping.block_timeout}s"
         return f"{type(exc).__name__}: {exc}"
 
     def _give_up(self, reason: str) -> None:
@@ -290,12 +246,24 @@ def _close_at_process_exit(handler: ShippingHandler) -> None:
 _handlers: weakref.WeakSet[ShippingHandler] = weakref.WeakSet()
 _active: WorkerConfig | None = None
 #: Idents of threads running a listener loop in this process.
-listener_threads: set[int] = set()
+_listener_threads: set[int] = set()
+
+
+@contextlib.contextmanager
+def listener_thread() -> Iterator[None]:
+    """Mark the calling thread as running a listener loop for the duration: records logged
+    by its handlers go to stderr, never back into the listener they would feed."""
+    ident = threading.get_ident()
+    _listener_threads.add(ident)
+    try:
+        yield
+    finally:
+        _listener_threads.discard(ident)
 
 
 def _after_fork_in_child() -> None:
     # The parent's listener thread does not exist here, and its ident may be reused.
-    listener_threads.clear()
+    _listener_threads.clear()
     for handler in list(_handlers):
         handler.after_fork_in_child()
 
@@ -311,6 +279,11 @@ def announce_exits(pids: list[int], why: str) -> None:
             return
 
 
+def with_current_levels(config: WorkerConfig) -> WorkerConfig:
+    """``config`` carrying this process's current logger levels."""
+    return config.with_levels(*capture_levels())
+
+
 def set_active(config: WorkerConfig | None) -> None:
     """Make ``config`` the one the pool wrappers use when given no explicit listener."""
     global _active
@@ -324,7 +297,7 @@ def active_address() -> Address | None:
 
 def active_config() -> WorkerConfig | None:
     """The active listener's config with this process's current levels, or None."""
-    return None if _active is None else _active.with_current_levels()
+    return None if _active is None else with_current_levels(_active)
 
 
 def configure_worker(worker_config: WorkerConfig) -> None:
@@ -355,7 +328,7 @@ def configure_worker(worker_config: WorkerConfig) -> None:
             root.removeHandler(old)
         handler = ShippingHandler(worker_config)
         root.addHandler(handler)
-    if worker_config.live_levels:
+    if worker_config.shipping.live_levels:
         # A process whose records are all filtered would never connect, and so never hear
         # of the level change meant to let them through.
         handler.connect()

@@ -34,13 +34,6 @@ def apply_levels(root_level: int, levels: Iterable[tuple[str, int]]) -> None:
         logging.getLogger(name or None).setLevel(level)
 
 
-def levels_frame(levels: Iterable[tuple[str, int]]) -> bytes:
-    """The frame the listener sends to push level changes to a process."""
-    return _protocol.frame(
-        _protocol.KIND_LEVELS, _protocol.encode({"levels": [list(p) for p in levels]})
-    )
-
-
 def follow_levels(sock: socket.socket) -> threading.Thread:
     """Start a daemon thread applying the level changes the listener sends on ``sock``.
 

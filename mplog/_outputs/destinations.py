@@ -1,10 +1,8 @@
-"""Where records go inside the listener: destinations and the router that applies them.
+"""Destinations: small picklable descriptions of where records go, built into a Router
+wherever the listener runs (in main's thread or in the listener process).
 
-A *destination* is a small picklable description (a file, handler objects or a factory, or a
-``logging.config.dictConfig`` dict) that builds a :class:`Router` wherever the listener runs.
-The router hands each record to the handlers configured for its logger name, walking up the
-dotted hierarchy and honouring ``propagate`` exactly as ``Logger.callHandlers`` does, without
-touching the process's global logger tree (in thread mode that tree belongs to the user's main).
+A file (plus console), handler objects or a factory, or a ``logging.config.dictConfig``
+dict with per-logger routing.
 """
 
 from __future__ import annotations
@@ -15,177 +13,29 @@ import logging
 import logging.config
 import os
 import sys
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, NamedTuple
+from typing import Any, Protocol
 
-from mplog import _protocol
 from mplog._outputs.jsonlines import JsonFormatter
 from mplog._outputs.rotation import RotatingHandler, Rotation
-
-DEFAULT_FORMAT = "%(asctime)s %(processName)s[%(process)d] %(name)s %(levelname)s %(message)s"
-
-
-def to_level(level: int | str) -> int:
-    """A level number from a number or a name ("INFO", "debug"); a clear error otherwise."""
-    if isinstance(level, int) and not isinstance(level, bool):
-        return level
-    if isinstance(level, str):
-        number = logging.getLevelName(level.upper())
-        if isinstance(number, int):
-            return number
-    raise ValueError(
-        f"unknown logging level {level!r}: use a number or one of DEBUG, INFO, WARNING, "
-        "ERROR, CRITICAL"
-    )
+from mplog._outputs.router import Route, Router
+from mplog._settings import DEFAULT_FORMAT, LineFormat, to_level
 
 
-class Route(NamedTuple):
-    """The handlers, propagation and filters configured for one logger name."""
+class Destination(Protocol):
+    """Where the listener writes. Picklable: it travels to a listener process."""
 
-    handlers: tuple[logging.Handler, ...] = ()
-    propagate: bool = True
-    filters: tuple[Any, ...] = ()
+    def build(self) -> Router:
+        """Open the handlers (in the listener) and return the router that feeds them."""
 
+    def line_format(self) -> LineFormat | None:
+        """The ``(fmt, datefmt, style)`` processes format finished lines with, when the
+        listener only appends them; None when it needs records (its handlers format)."""
 
-class Router:
-    """Dispatch records to handlers by logger name, like a private logger hierarchy.
-
-    Handler failures are contained: a handler that raises, or reports an error through its
-    ``handleError`` (disk full, permission denied, a closed stream), is named once on stderr
-    with the reason and counted afterwards; the other handlers keep writing.
-    """
-
-    def __init__(
-        self,
-        root: Route,
-        routes: Mapping[str, Route] | None = None,
-        *,
-        line_handlers: Iterable[logging.StreamHandler[Any]] = (),
-    ) -> None:
-        self._root = root
-        self._routes = dict(routes or {})
-        self._line_handlers = tuple(line_handlers)
-        self._chains: dict[str, tuple[logging.Handler, ...]] = {}
-        self._reported: set[int] = set()
-        self.errors = 0
-        for handler in self.handlers:
-            self._contain(handler)
-
-    @property
-    def handlers(self) -> list[logging.Handler]:
-        """Every handler this router writes to, once each."""
-        unique: dict[int, logging.Handler] = {}
-        for route in (self._root, *self._routes.values()):
-            for handler in route.handlers:
-                unique.setdefault(id(handler), handler)
-        return list(unique.values())
-
-    def handle(self, record: logging.LogRecord) -> bool:
-        """Pass ``record`` to every handler it reaches; False if any of them failed."""
-        route = self._routes.get(record.name) or (self._root if record.name == "root" else None)
-        if route is not None and route.filters and not _passes(route.filters, record):
-            return True
-        errors = self.errors
-        for handler in self._chain(record.name):
-            if record.levelno >= handler.level:
-                try:
-                    handler.handle(record)
-                except Exception as exc:  # a broken filter must not stop the listener
-                    self._failed(handler, exc)
-        return self.errors == errors
-
-    def write_lines(self, run: _protocol.LineRun) -> bool:
-        """Append finished lines to the stream handlers whose level they meet, in one write
-        each; False if any of them failed."""
-        ok = True
-        lowest = min(run.levels)
-        for handler in self._line_handlers:
-            level = handler.level
-            wanted = (
-                run.lines
-                if lowest >= level
-                else [
-                    line
-                    for levelno, line in zip(run.levels, run.lines, strict=True)
-                    if levelno >= level
-                ]
-            )
-            if wanted:
-                try:
-                    _append(handler, wanted)
-                except Exception as exc:
-                    self._failed(handler, exc)
-                    ok = False
-        return ok
-
-    def _chain(self, name: str) -> tuple[logging.Handler, ...]:
-        chain = self._chains.get(name)
-        if chain is None:
-            chain = self._chains[name] = self._resolve(name)
-        return chain
-
-    def _resolve(self, name: str) -> tuple[logging.Handler, ...]:
-        found: list[logging.Handler] = []
-        parts = name.split(".")
-        for end in range(len(parts), 0, -1):
-            route = self._routes.get(".".join(parts[:end]))
-            if route is not None:
-                found.extend(route.handlers)
-                if not route.propagate:
-                    return tuple(found)
-        return (*found, *self._root.handlers)
-
-    def _contain(self, handler: logging.Handler) -> None:
-        # Handlers report their own emit() errors through handleError, which prints a
-        # traceback per record; the listener reports once per handler instead.
-        def handle_error(record: logging.LogRecord) -> None:
-            self._failed(handler, sys.exc_info()[1])
-
-        handler.handleError = handle_error  # type: ignore[method-assign]
-
-    def _failed(self, handler: logging.Handler, exc: BaseException | None) -> None:
-        self.errors += 1
-        if id(handler) not in self._reported:
-            self._reported.add(id(handler))
-            reason = "unknown error" if exc is None else f"{type(exc).__name__}: {exc}"
-            sys.stderr.write(
-                f"mplog: handler {handler!r} failed ({reason}); the listener goes on, "
-                "and further failures of this handler are counted, not printed\n"
-            )
-
-    def close(self) -> None:
-        """Flush and close every handler; one failing does not keep the others open."""
-        for handler in self.handlers:
-            try:
-                handler.flush()
-                handler.close()
-            except Exception as exc:
-                self._failed(handler, exc)
-
-
-def _append(handler: logging.StreamHandler[Any], lines: Sequence[bytes | memoryview]) -> None:
-    append_lines = getattr(handler, "append_lines", None)
-    if append_lines is not None:  # a rotating file counts and rotates between lines
-        append_lines(lines)
-        return
-    stream = handler.stream
-    data = b"".join(lines)
-    stream.flush()  # whatever a record wrote through the text layer goes first
-    binary = getattr(stream, "buffer", None)
-    if binary is None:
-        stream.write(data.decode("utf-8"))
-    else:
-        binary.write(data)
-    (binary or stream).flush()
-
-
-def _passes(filters: Iterable[Any], record: logging.LogRecord) -> bool:
-    for f in filters:
-        result = f.filter(record) if hasattr(f, "filter") else f(record)
-        if not result:
-            return False
-    return True
+    def levels(self) -> dict[str, int]:
+        """Logger levels the destination sets (``""`` is the root), applied in main and so
+        in every process."""
 
 
 def _formatter(fmt: str, datefmt: str | None, style: str) -> logging.Formatter:
@@ -236,9 +86,13 @@ class FileDestination:
             self.filename, self.file_mode, encoding="utf-8", errors="backslashreplace"
         )
 
-    def line_format(self) -> tuple[str, str | None, str] | None:
+    def line_format(self) -> LineFormat | None:
         """The format processes use to ship finished lines to this destination."""
         return None if self.json else (self.fmt, self.datefmt, self.style)
+
+    def levels(self) -> dict[str, int]:
+        """A file sets no logger levels."""
+        return {}
 
 
 HandlerSource = Iterable[logging.Handler] | Callable[[], Iterable[logging.Handler]]
@@ -263,6 +117,10 @@ class HandlersDestination:
     def line_format(self) -> None:
         """Handlers format records themselves: processes ship records."""
         return None
+
+    def levels(self) -> dict[str, int]:
+        """Handlers set no logger levels."""
+        return {}
 
 
 @dataclass(frozen=True)
@@ -374,6 +232,3 @@ def _route(cfg: Any, section: Mapping[str, Any]) -> Route:
         propagate=bool(section.get("propagate", True)),
         filters=tuple(lookup("filters", n) for n in section.get("filters", ())),
     )
-
-
-Destination = FileDestination | HandlersDestination | ConfigDestination

@@ -1,0 +1,181 @@
+"""The router: hands each record, or each run of finished lines, to the handlers it reaches.
+
+Inside the listener only. It walks a logger name up the dotted hierarchy and honours
+``propagate`` exactly as ``Logger.callHandlers`` does, without touching the process's global
+logger tree (in thread mode that tree belongs to the user's main).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple, Protocol, runtime_checkable
+
+from mplog import _protocol
+
+Lines = Sequence[bytes | memoryview]
+
+
+@runtime_checkable
+class TakesLines(Protocol):
+    """A handler that appends runs of finished lines itself: the listener's fast path.
+
+    Implement ``append_lines`` on a handler whose output must stay consistent with lines
+    written around it (a rotating file counting its size, as :class:`mplog.RotatingHandler`
+    does); other stream handlers get the lines written to their stream in one write.
+    """
+
+    def append_lines(self, lines: Lines) -> None:
+        """Append ``lines`` (each complete, newline included) in order; raise on failure."""
+
+
+class Route(NamedTuple):
+    """The handlers, propagation and filters configured for one logger name."""
+
+    handlers: tuple[logging.Handler, ...] = ()
+    propagate: bool = True
+    filters: tuple[Any, ...] = ()
+
+
+class Router:
+    """Dispatch records to handlers by logger name, like a private logger hierarchy.
+
+    Handler failures are contained: a handler that raises, or reports an error through its
+    ``handleError`` (disk full, permission denied, a closed stream), is named once on stderr
+    with the reason and counted afterwards; the other handlers keep writing.
+    """
+
+    def __init__(
+        self,
+        root: Route,
+        routes: Mapping[str, Route] | None = None,
+        *,
+        line_handlers: Iterable[logging.StreamHandler[Any]] = (),
+    ) -> None:
+        self._root = root
+        self._routes = dict(routes or {})
+        self._line_writers = tuple((h, _line_writer(h)) for h in line_handlers)
+        self._chains: dict[str, tuple[logging.Handler, ...]] = {}
+        self._reported: set[int] = set()
+        self.errors = 0
+        for handler in self.handlers:
+            self._contain(handler)
+
+    @property
+    def handlers(self) -> list[logging.Handler]:
+        """Every handler this router writes to, once each."""
+        unique: dict[int, logging.Handler] = {}
+        for route in (self._root, *self._routes.values()):
+            for handler in route.handlers:
+                unique.setdefault(id(handler), handler)
+        return list(unique.values())
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        """Pass ``record`` to every handler it reaches; False if any of them failed."""
+        route = self._routes.get(record.name) or (self._root if record.name == "root" else None)
+        if route is not None and route.filters and not _passes(route.filters, record):
+            return True
+        errors = self.errors
+        for handler in self._chain(record.name):
+            if record.levelno >= handler.level:
+                try:
+                    handler.handle(record)
+                except Exception as exc:  # a broken filter must not stop the listener
+                    self._failed(handler, exc)
+        return self.errors == errors
+
+    def write_lines(self, run: _protocol.LineRun) -> bool:
+        """Append finished lines to the stream handlers whose level they meet, in one write
+        each; False if any of them failed."""
+        ok = True
+        lowest = min(run.levels)
+        for handler, write in self._line_writers:
+            level = handler.level
+            wanted = (
+                run.lines
+                if lowest >= level
+                else [
+                    line
+                    for levelno, line in zip(run.levels, run.lines, strict=True)
+                    if levelno >= level
+                ]
+            )
+            if wanted:
+                try:
+                    write(wanted)
+                except Exception as exc:
+                    self._failed(handler, exc)
+                    ok = False
+        return ok
+
+    def _chain(self, name: str) -> tuple[logging.Handler, ...]:
+        chain = self._chains.get(name)
+        if chain is None:
+            chain = self._chains[name] = self._resolve(name)
+        return chain
+
+    def _resolve(self, name: str) -> tuple[logging.Handler, ...]:
+        found: list[logging.Handler] = []
+        parts = name.split(".")
+        for end in range(len(parts), 0, -1):
+            route = self._routes.get(".".join(parts[:end]))
+            if route is not None:
+                found.extend(route.handlers)
+                if not route.propagate:
+                    return tuple(found)
+        return (*found, *self._root.handlers)
+
+    def _contain(self, handler: logging.Handler) -> None:
+        # Handlers report their own emit() errors through handleError, which prints a
+        # traceback per record; the listener reports once per handler instead.
+        def handle_error(record: logging.LogRecord) -> None:
+            self._failed(handler, sys.exc_info()[1])
+
+        handler.handleError = handle_error  # type: ignore[method-assign]
+
+    def _failed(self, handler: logging.Handler, exc: BaseException | None) -> None:
+        self.errors += 1
+        if id(handler) not in self._reported:
+            self._reported.add(id(handler))
+            reason = "unknown error" if exc is None else f"{type(exc).__name__}: {exc}"
+            sys.stderr.write(
+                f"mplog: handler {handler!r} failed ({reason}); the listener goes on, "
+                "and further failures of this handler are counted, not printed\n"
+            )
+
+    def close(self) -> None:
+        """Flush and close every handler; one failing does not keep the others open."""
+        for handler in self.handlers:
+            try:
+                handler.flush()
+                handler.close()
+            except Exception as exc:
+                self._failed(handler, exc)
+
+
+def _line_writer(handler: logging.StreamHandler[Any]) -> Callable[[Lines], None]:
+    if isinstance(handler, TakesLines):
+        return handler.append_lines
+    return functools.partial(_write_to_stream, handler)
+
+
+def _write_to_stream(handler: logging.StreamHandler[Any], lines: Lines) -> None:
+    stream = handler.stream
+    data = b"".join(lines)
+    stream.flush()  # whatever a record wrote through the text layer goes first
+    binary = getattr(stream, "buffer", None)
+    if binary is None:
+        stream.write(data.decode("utf-8"))
+    else:
+        binary.write(data)
+    (binary or stream).flush()
+
+
+def _passes(filters: Iterable[Any], record: logging.LogRecord) -> bool:
+    for f in filters:
+        result = f.filter(record) if hasattr(f, "filter") else f(record)
+        if not result:
+            return False
+    return True

@@ -49,6 +49,8 @@ KIND_PIPE = 10
 #: The listener, while draining at stop, tells the controller that it is still handling
 #: records (so the controller keeps waiting for slow handlers).
 KIND_PROGRESS = 11
+#: A process reports the records it dropped since its last report, per level name.
+KIND_DROPPED = 12
 LINE_LEVEL = struct.Struct("!H")
 _LINE_HEADER = struct.Struct("!IBH")
 #: Bytes before a line's text in its frame.

@@ -18,7 +18,7 @@ from mplog._outputs.destinations import (
     HandlerSource,
     load_config_file,
 )
-from mplog._outputs.rotation import Rotation
+from mplog._outputs.schedule import Rotation
 from mplog._settings import DEFAULT_FORMAT, Address, Shipping, to_level
 
 

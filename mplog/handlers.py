@@ -9,6 +9,7 @@
 
 from mplog._outputs.compress import Codec
 from mplog._outputs.jsonlines import JsonFormatter
-from mplog._outputs.rotation import RotatingHandler, parse_size
+from mplog._outputs.rotation import RotatingHandler
+from mplog._outputs.schedule import parse_size
 
 __all__ = ["Codec", "JsonFormatter", "RotatingHandler", "parse_size"]

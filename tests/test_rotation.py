@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 import mplog
-from mplog._outputs.rotation import period_bounds
+from mplog._outputs.schedule import period_bounds
 from mplog.handlers import Codec, RotatingHandler, parse_size
 from tests import _workers
 from tests._helpers import FMT, check_sequences, parse_line, shutdown_executor

@@ -164,11 +164,12 @@ def test_config_destination_routes_like_dictconfig(tmp_path: Path) -> None:
         "handlers": {
             "main": {"class": "logging.FileHandler", "filename": str(main_log), "formatter": "f"},
             "foo": {"class": "logging.FileHandler", "filename": str(foo_log), "formatter": "f"},
-            "mem": {"class": "logging.handlers.MemoryHandler", "capacity": 10, "target": "main"},
+            # Its target sorts after it: configured first all the same.
+            "a_mem": {"class": "logging.handlers.MemoryHandler", "capacity": 10, "target": "main"},
         },
         "loggers": {
             "foo": {"handlers": ["foo"], "propagate": False, "level": "DEBUG"},
-            "bar": {"handlers": ["mem"], "filters": ["only_a"]},
+            "bar": {"handlers": ["a_mem"], "filters": ["only_a"]},
         },
         "root": {"handlers": ["main"], "level": "INFO"},
     }
@@ -182,6 +183,10 @@ def test_config_destination_routes_like_dictconfig(tmp_path: Path) -> None:
     assert main_log.read_text().splitlines() == ["app m"]
 
 
+def _memory(target: str) -> dict[str, object]:
+    return {"class": "logging.handlers.MemoryHandler", "capacity": 10, "target": target}
+
+
 @pytest.mark.parametrize(
     ("config", "error", "match"),
     [
@@ -191,6 +196,8 @@ def test_config_destination_routes_like_dictconfig(tmp_path: Path) -> None:
         ({"version": 1, "root": {"handlers": ["nope"]}}, ValueError, "nope"),
         ({"version": 1, "handlers": {"h": {"class": "no.such.Handler"}}}, ValueError, "'h'"),
         ({"version": 1, "formatters": {"f": {"()": "no.such.fn"}}}, ValueError, "'f'"),
+        ({"version": 1, "handlers": {"m": _memory("gone")}}, ValueError, "'m' targets 'gone'"),
+        ({"version": 1, "handlers": {"a": _memory("b"), "b": _memory("a")}}, ValueError, "a -> b"),
     ],
 )
 def test_config_destination_errors(config: object, error: type[Exception], match: str) -> None:

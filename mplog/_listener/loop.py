@@ -35,7 +35,6 @@ learns a writer is gone.
 from __future__ import annotations
 
 import contextlib
-import functools
 import hmac
 import logging
 import select
@@ -61,11 +60,6 @@ _SMALL_ROUND = 1 << 16
 _PAUSE = 0.005
 #: In a long round (slow handlers), how often the loop serves the supervisor's requests.
 _CHECK_IN = 0.2
-
-
-@functools.lru_cache(maxsize=64)
-def _level_name(levelno: int) -> str:
-    return logging.getLevelName(levelno)
 
 
 class ListenerLoop:
@@ -239,15 +233,10 @@ class ListenerLoop:
         if select.select([control.sock], [], [], 0)[0]:
             self._read(control)
         if self._deadline is not None and self._control is not None:
-            _send_quietly(self._control, _protocol.frame(_protocol.KIND_PROGRESS, b""))
+            self._control.send_quietly(_protocol.frame(_protocol.KIND_PROGRESS, b""))
 
     def _on_lines(self, peer: Peer, run: _protocol.LineRun) -> None:
-        count = len(run.levels)
-        peer.received += count
-        for levelno, n in Counter(run.levels).items():
-            peer.levels[_level_name(levelno)] += n
-        if self._router.write_lines(run):
-            peer.written += count
+        peer.count_lines(run, written=self._router.write_lines(run))
 
     def _accepted(self, peer: Peer, item: _protocol.Frame | _protocol.LineRun) -> bool:
         """Handle one frame; False if the peer must be cut off (bad token, bad data, lines
@@ -274,6 +263,8 @@ class ListenerLoop:
             return self._on_hello(peer, _protocol.decode(body))
         elif kind == _protocol.KIND_PIPE:
             return peer.attach_pipe(self._selector)
+        elif kind == _protocol.KIND_DROPPED and peer.pid is not None:
+            self._on_dropped(peer, _protocol.decode(body)["counts"])
         elif kind == _protocol.KIND_BYE:
             peer.said_bye = True
         elif kind == _protocol.KIND_EXITING and peer.pid is not None:
@@ -304,7 +295,7 @@ class ListenerLoop:
             self._workers.append(peer)
             self._deaths.watch(peer)
             if self._levels:
-                _send_quietly(peer, _protocol.levels_frame(self._levels.items()))
+                peer.send_quietly(_protocol.levels_frame(self._levels.items()))
         return True
 
     def _push_levels(self, levels: list[tuple[str, int]]) -> None:
@@ -313,15 +304,12 @@ class ListenerLoop:
         frame = _protocol.levels_frame(levels)
         for peer in self._peers.values():
             if peer.role == "worker":
-                _send_quietly(peer, frame)
+                peer.send_quietly(frame)
 
     def _on_record(self, peer: Peer, fields: dict[str, Any]) -> None:
         record = _protocol.make_record(fields)
         peer.received += 1
         peer.levels[record.levelname] += 1
-        dropped = fields.get("mplog_dropped")
-        if record.name == "mplog" and isinstance(dropped, dict):
-            peer.dropped.update(dropped)
         if self._router.handle(record):
             peer.written += 1
 
@@ -353,9 +341,20 @@ class ListenerLoop:
         else:
             self._deaths.ended_without_goodbye(peer)
 
-    def _report(self, level: int, message: str) -> None:
-        """Log a record of the listener's own through the same handlers."""
+    def _on_dropped(self, peer: Peer, counts: dict[str, int]) -> None:
+        """Count what a process dropped, and say so in the log on its behalf."""
+        counts = {str(level): int(n) for level, n in counts.items()}
+        peer.dropped.update(counts)
+        text = ", ".join(f"{n} {level}" for level, n in sorted(counts.items()))
+        message = f"dropped {text} records from pid {peer.pid}: the listener's backlog was full"
+        self._report(logging.WARNING, message, origin=peer)
+
+    def _report(self, level: int, message: str, *, origin: Peer | None = None) -> None:
+        """Log a record of the listener's own through the same handlers (as coming from
+        ``origin``'s process when given)."""
         record = logging.LogRecord("mplog", level, __file__, 0, message, None, None)
+        if origin is not None:
+            record.process, record.processName = origin.pid, origin.name
         stamp(record)  # formats may name %(task_id)s and the like
         self._router.handle(record)
 
@@ -389,10 +388,3 @@ class ListenerLoop:
         if control is not None:
             self._reply(control)  # nobody reads it if the supervisor is gone; that is fine
             control.sock.close()
-
-
-def _send_quietly(peer: Peer, data: bytes) -> None:
-    # A few bytes into a stream the peer only reads from: room is all but certain, and a
-    # process that cannot take them keeps its current levels.
-    with contextlib.suppress(OSError):
-        peer.sock.send(data)

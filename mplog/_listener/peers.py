@@ -8,7 +8,10 @@ must cut off one that is still logging.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
+import functools
+import logging
 import os
 import selectors
 import socket
@@ -126,6 +129,21 @@ class Peer:
             os.close(fd)
         self.passed_fds.clear()
 
+    def count_lines(self, run: _protocol.LineRun, *, written: bool) -> None:
+        """Count a run of lines received (per level) and, if ``written``, written."""
+        count = len(run.levels)
+        self.received += count
+        for levelno, n in Counter(run.levels).items():
+            self.levels[_level_name(levelno)] += n
+        if written:
+            self.written += count
+
+    def send_quietly(self, data: bytes) -> None:
+        """Send a few bytes on the socket, which the process only reads from: room is all
+        but certain, and a process that cannot take them keeps its current levels."""
+        with contextlib.suppress(OSError):
+            self.sock.send(data)
+
     def summary(self) -> dict[str, Any]:
         """This process's counts, as reported by ``Listener.stats()``."""
         return {
@@ -138,6 +156,11 @@ class Peer:
             "unread_bytes": self.unread_bytes,
             "state": "connected" if self.ended is None else self.ended,
         }
+
+
+@functools.lru_cache(maxsize=64)
+def _level_name(levelno: int) -> str:
+    return logging.getLevelName(levelno)
 
 
 def totals(workers: Sequence[Peer], **listener_counts: int) -> dict[str, Any]:

@@ -18,8 +18,9 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from mplog._outputs.jsonlines import JsonFormatter
-from mplog._outputs.rotation import RotatingHandler, Rotation
+from mplog._outputs.rotation import RotatingHandler
 from mplog._outputs.router import Route, Router
+from mplog._outputs.schedule import Rotation
 from mplog._settings import DEFAULT_FORMAT, LineFormat, to_level
 
 
@@ -201,23 +202,34 @@ def _configured(section: str, name: str, make: Callable[[Any], Any], spec: Any) 
 
 
 def _configure_handlers(configurator: Any, handlers: Any) -> None:
-    # Handlers may name another handler as their target (MemoryHandler): retry those last,
-    # as dictConfig does.
-    deferred = []
-    for name in sorted(handlers):
-        try:
-            handlers[name] = configurator.configure_handler(handlers[name])
-        except Exception as exc:
-            if "target not configured yet" in str(exc.__cause__):
-                deferred.append(name)
-                continue
-            raise ValueError(f"config: unable to configure handler {name!r}: {exc}") from exc
-        handlers[name].name = name
-    for name in deferred:
+    """Configure every handler, each after the handler it names as its ``target``
+    (MemoryHandler), which dictConfig resolves among those already configured."""
+    for name in _targets_first(handlers):
         handlers[name] = _configured(
             "handlers", name, configurator.configure_handler, handlers[name]
         )
         handlers[name].name = name
+
+
+def _targets_first(handlers: Mapping[str, Any]) -> list[str]:
+    order: list[str] = []
+
+    def place(name: str, chain: tuple[str, ...]) -> None:
+        if name in order:
+            return
+        if name in chain:
+            raise ValueError(f"config: handlers name each other as target: {' -> '.join(chain)}")
+        spec = handlers[name]
+        target = spec.get("target") if isinstance(spec, Mapping) else None
+        if target is not None:
+            if target not in handlers:
+                raise ValueError(f"config: handler {name!r} targets {target!r}, not defined")
+            place(target, (*chain, name))
+        order.append(name)
+
+    for name in sorted(handlers):
+        place(name, ())
+    return order
 
 
 def _route(cfg: Any, section: Mapping[str, Any]) -> Route:

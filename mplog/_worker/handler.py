@@ -162,17 +162,10 @@ class ShippingHandler(logging.Handler):
         return stream
 
     def _report_drops(self, stream: Stream, *, wait: bool) -> None:
-        """Tell the listener what was dropped: at most once a second, and at goodbye."""
-        counts = ", ".join(f"{n} {level}" for level, n in sorted(self._dropped.items()))
-        summary = logging.LogRecord(
-            "mplog", logging.WARNING, __file__, 0,
-            "dropped %s records from pid %d: the listener's backlog was full",
-            (counts, os.getpid()), None,
-        )  # fmt: skip
-        summary.mplog_dropped = dict(self._dropped)
-        summary.processName = self._process_name
-        stamp(summary)  # formats may name %(task_id)s and the like
-        data = _protocol.frame(_protocol.KIND_RECORD, _protocol.record_body(summary))
+        """Tell the listener what was dropped, per level (it logs the summary and counts it):
+        at most once a second, and at goodbye."""
+        body = _protocol.encode({"counts": dict(self._dropped)})
+        data = _protocol.frame(_protocol.KIND_DROPPED, body)
         if wait:
             stream.send(data)
         elif not stream.send_if_room(data):

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import concurrent.futures.process
 import functools
-import inspect
 import logging
 import multiprocessing.pool
 from collections.abc import Callable, Iterable
@@ -55,6 +54,8 @@ def forget_handlers(handlers: Iterable[logging.Handler]) -> None:
 
 def missing(pool_module: Any = multiprocessing.pool) -> list[str]:
     """The internals above that this Python (and ``pool_module``) lacks or has changed."""
+    import inspect  # only for this check: workers import this module and never call it
+
     problems = []
     for name in ("mapstar", "starmapstar", "Pool"):
         if not callable(getattr(pool_module, name, None)):

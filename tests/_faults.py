@@ -322,30 +322,6 @@ def drop_summaries(lines: list[dict[str, str]]) -> dict[int, Counter[str]]:
     return dict(result)
 
 
-def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.02) -> Any:
-    """Poll ``predicate()`` until it returns something truthy; fail after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
-
-
-def wait_received(listener: Any, expected: int, timeout: float = 30.0) -> dict[str, Any]:
-    """Poll ``listener.stats()`` until it has received ``expected`` records; return them."""
-    holder: dict[str, Any] = {}
-
-    def done() -> bool:
-        holder.update(listener.stats())
-        return holder.get("received", -1) >= expected
-
-    wait_for(done, timeout, f"{expected} records to reach the listener", 0.05)
-    return holder
-
-
 def tree_rss(pid: int) -> int:
     """Resident memory of process ``pid`` and all its descendants, in bytes."""
     total = 0

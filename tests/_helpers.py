@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -63,6 +64,30 @@ def check_sequences(
         first = counts[0]
         assert counts == list(range(first, first + len(counts))), f"pid {pid}: order broken"
     return dict(by_tag)
+
+
+def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.02) -> Any:
+    """Poll ``predicate()`` until it returns something truthy; fail after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+def wait_received(listener: Any, expected: int, timeout: float = 30.0) -> dict[str, Any]:
+    """Poll ``listener.stats()`` until it has received ``expected`` records; return them."""
+    holder: dict[str, Any] = {}
+
+    def done() -> bool:
+        holder.update(listener.stats())
+        return holder.get("received", -1) >= expected
+
+    wait_for(done, timeout, f"{expected} records to reach the listener", 0.05)
+    return holder
 
 
 def call_within(fn: Callable[[], Any], timeout: float = TIMEOUT, what: str = "call") -> None:

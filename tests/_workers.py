@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import json
 import logging
@@ -14,6 +15,7 @@ import time
 from typing import Any
 
 import mplog
+from mplog.handlers import JsonFormatter
 
 #: Counts the "seq" records of this process, so tests can check per-process order (reset in
 #: a forked child, which inherits its parent's count).
@@ -254,17 +256,8 @@ def huge_record(size: int) -> int:
 # -- listener-side helpers -------------------------------------------------------------------
 
 
-class JsonFormatter(logging.Formatter):
-    """One JSON object per line: the message, exc_text and every other attribute."""
-
-    def format(self, record: logging.LogRecord) -> str:
-        fields = {k: v for k, v in record.__dict__.items() if k not in ("args", "exc_info")}
-        fields["message"] = record.getMessage()
-        return json.dumps(fields, default=repr)
-
-
 def make_json_handlers(path: str) -> list[logging.Handler]:
-    """A handler factory (use with functools.partial) writing JSON lines to ``path``."""
+    """A handler factory (use with functools.partial) writing mplog's JSON lines to ``path``."""
     handler = logging.FileHandler(path, encoding="utf-8")
     handler.setFormatter(JsonFormatter())
     return [handler]
@@ -281,3 +274,58 @@ def read_json_records(path: str) -> list[dict[str, Any]]:
     """Every record of a file written by :class:`JsonFormatter`."""
     with open(path, encoding="utf-8") as f:
         return [json.loads(line) for line in f]
+
+
+# -- context and task numbering ---------------------------------------------------------------
+
+
+def log_item(item: int, extra: int = 0) -> int:
+    """Log one record naming the item, inside a request context."""
+    with mplog.context(request_id=f"r{item}"):
+        logging.getLogger("ctx").info("item %d %d", item, extra)
+    return item
+
+
+def threads_with_context(n: int) -> None:
+    """Threads each set their own context; their records must not mix them up."""
+
+    def run(i: int) -> None:
+        with mplog.context(request_id=f"thread{i}"):
+            for _ in range(20):
+                logging.getLogger("ctx").info("from thread %d", i)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+
+
+def asyncio_with_context(n: int) -> None:
+    """Asyncio tasks each set their own context."""
+
+    async def run(i: int) -> None:
+        with mplog.context(request_id=f"async{i}"):
+            for _ in range(5):
+                logging.getLogger("ctx").info("from task %d", i)
+                await asyncio.sleep(0)
+
+    async def main() -> None:
+        await asyncio.gather(*(run(i) for i in range(n)))
+
+    asyncio.run(main())
+
+
+def wait_for_debug(timeout: float) -> float:
+    """Log DEBUG ticks until the "sub" logger is enabled for DEBUG; return when it was seen."""
+    import time
+
+    log = logging.getLogger("sub.system")
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        log.debug("tick")
+        if log.isEnabledFor(logging.DEBUG):
+            log.info("debug enabled")
+            return time.time()
+        time.sleep(0.005)
+    return -1.0

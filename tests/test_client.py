@@ -243,7 +243,9 @@ def test_hard_records_arrive_readable(ctx: Any, mode: str, tmp_path: Path) -> No
     assert "BadBoth" in records["bad_msg"]["message"]
     assert "not a number" in records["bad_format"]["message"]
     for case, text in _workers.WEIRD_TEXT.items():
-        assert records[case]["message"] == text
+        # mplog's JSON lines write a lone surrogate as text (a strict parser rejects it).
+        shown = text.encode("utf-8", "backslashreplace").decode() if case == "surrogate" else text
+        assert records[case]["message"] == shown
 
 
 def test_hard_text_in_plain_file_destination(

@@ -10,7 +10,7 @@ import pytest
 
 import mplog
 from mplog._worker import context as _context
-from tests import _ctx_workers
+from tests import _workers
 from tests._helpers import TIMEOUT
 
 CTX_FMT = "%(process)d|%(worker_index)s|%(task_id)s|%(task_name)s|%(request_id)s|%(message)s"
@@ -56,7 +56,7 @@ def test_threads_and_asyncio_keep_their_own_context(
     path = tmp_path / "ctx.log"
     with mplog.setup_listener(path, level="INFO", fmt=CTX_FMT):
         process = mplog.Process(
-            target=getattr(_ctx_workers, target),
+            target=getattr(_workers, target),
             args=(4,),
             context=__import__("multiprocessing").get_context(start_method),
         )
@@ -109,5 +109,5 @@ def test_worker_lines_carry_context_fields_the_format_names(
         mplog.setup_listener(path, level="INFO", fmt=fmt),
         mplog.ProcessPoolExecutor(1, mp_context=ctx) as executor,
     ):
-        list(executor.map(_ctx_workers.log_item, range(2), timeout=TIMEOUT))
+        list(executor.map(_workers.log_item, range(2), timeout=TIMEOUT))
     assert sorted(path.read_text().splitlines()) == expected

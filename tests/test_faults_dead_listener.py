@@ -59,7 +59,7 @@ if __name__ == "__main__":
     for d in dones:
         assert d.wait(30)
     logging.getLogger("main").info("seq main 0 0")
-    _faults.wait_received(listener, 101)
+    wait_received(listener, 101)
     os.kill(listener._runner.pid, signal.SIGKILL if how == "kill" else signal.SIGSTOP)
     if how == "kill":
         listener._runner.join(10)

@@ -11,7 +11,7 @@ import pytest
 
 import mplog
 from tests import _faults
-from tests._helpers import join_process, read_lines
+from tests._helpers import join_process, read_lines, wait_received
 
 REPORT = re.compile(
     r"^mplog: handler (?P<handler>.*) failed \((?P<reason>.*)\); the listener goes on"
@@ -48,7 +48,7 @@ def test_failing_handler_is_contained(
         _faults.storm("main", n)
         for process in processes:
             join_process(process, 60)
-        live = _faults.wait_received(listener, 3 * n)
+        live = wait_received(listener, 3 * n)
         assert live["handler_errors"] == 3 * n
         assert live["written"] == 0  # "written" means written by every handler
         final = listener.stop()

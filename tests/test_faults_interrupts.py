@@ -16,7 +16,7 @@ import pytest
 
 import mplog
 from tests import _faults
-from tests._helpers import call_within, read_lines
+from tests._helpers import call_within, read_lines, wait_for
 
 SCRIPT = """
 import json, logging, os, signal, sys, time
@@ -50,7 +50,7 @@ if __name__ == "__main__":
         live.start()
         pids.append(live.pid)
         _faults.storm("main", 300)
-        _faults.wait_received(listener, 1200)
+        wait_received(listener, 1200)
         print("PIDS " + json.dumps(pids), flush=True)
         if kind == "exception":
             live.terminate()
@@ -70,7 +70,7 @@ def _check_file(log_path: Path) -> None:
 
 
 def _check_no_leftovers(pids: list[int]) -> None:
-    _faults.wait_for(lambda: not _faults.alive(pids), 10, f"processes {pids} to end")
+    wait_for(lambda: not _faults.alive(pids), 10, f"processes {pids} to end")
 
 
 @pytest.mark.parametrize("kind", ["exception", "ctrl_c"])
@@ -165,7 +165,7 @@ def test_pool_terminate_loses_nothing_logged(ctx: Any, mode: str, tmp_path: Path
         try:
             for _ in range(3):
                 pool.apply_async(_faults.log_with_progress, ("p", str(progress)))
-            _faults.wait_for(
+            wait_for(
                 lambda: _all_at_least(_faults.read_progress(progress), 3, 300),
                 30,
                 "three workers to log 300 records each",

@@ -13,7 +13,7 @@ import pytest
 
 import mplog
 from tests import _faults
-from tests._helpers import FMT, join_process, read_lines
+from tests._helpers import FMT, join_process, read_lines, wait_for
 
 SURVIVOR_RECORDS = 1500
 UNKNOWN = "exit status unknown: already reaped by its parent"
@@ -25,7 +25,7 @@ def _reap_late(process: Any) -> None:
     The exit status belongs to the parent: once it has reaped the child nobody can tell how
     it ended. Joining a little late gives the listener the moment it needs to look.
     """
-    _faults.wait_for(lambda: not _faults.alive([process.pid]), 30, f"{process.pid} to exit")
+    wait_for(lambda: not _faults.alive([process.pid]), 30, f"{process.pid} to exit")
     time.sleep(0.5)
     join_process(process, 10)
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import mplog
 from tests import _faults
-from tests._helpers import join_process, read_lines
+from tests._helpers import join_process, read_lines, wait_for
 
 COUNTS = [
     {"DEBUG": 120, "INFO": 60, "WARNING": 7},
@@ -53,7 +53,7 @@ def test_stats_match_what_was_logged(ctx: Any, mode: str, log_path: Path) -> Non
                 live["processes"][p.pid]["state"] == "closed" for p in finished
             )
 
-        _faults.wait_for(settled, 30, "the listener to take every record")
+        wait_for(settled, 30, "the listener to take every record")
         live = listener.stats()
         _check(live, expected, total)
         assert live["processes"][running.pid]["state"] == "connected"

@@ -12,7 +12,7 @@ import pytest
 
 import mplog
 from mplog._worker.levels import apply_levels, capture_levels
-from tests import _ctx_workers
+from tests import _workers
 
 
 def test_capture_and_apply_round_trip() -> None:
@@ -42,9 +42,9 @@ def test_set_level_reaches_running_workers(
         )
         with pool:
             if kind == "pool":
-                results = pool.map_async(_ctx_workers.wait_for_debug, [30.0, 30.0], chunksize=1)
+                results = pool.map_async(_workers.wait_for_debug, [30.0, 30.0], chunksize=1)
             else:
-                futures = [pool.submit(_ctx_workers.wait_for_debug, 30.0) for _ in range(2)]
+                futures = [pool.submit(_workers.wait_for_debug, 30.0) for _ in range(2)]
             time.sleep(0.5)
             changed_at = time.time()
             listener.set_level("sub", "DEBUG")

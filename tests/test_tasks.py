@@ -14,7 +14,7 @@ import pytest
 import mplog
 from mplog._worker import context as _context
 from mplog._worker.tasks import MappedTask, Task
-from tests import _ctx_workers
+from tests import _workers
 from tests.test_context import CTX_FMT, _lines
 
 
@@ -33,19 +33,19 @@ def test_task_sets_and_resets_task_fields() -> None:
 
 
 def _pool_calls(pool: Any) -> None:
-    pool.map(_ctx_workers.log_item, range(3))
-    pool.starmap(_ctx_workers.log_item, [(3, 1), (4, 1)])
-    list(pool.imap(_ctx_workers.log_item, range(5, 7)))
-    list(pool.imap_unordered(_ctx_workers.log_item, range(7, 9)))
-    pool.apply(_ctx_workers.log_item, (9,))
-    pool.apply_async(_ctx_workers.log_item, (10,)).get(30)
+    pool.map(_workers.log_item, range(3))
+    pool.starmap(_workers.log_item, [(3, 1), (4, 1)])
+    list(pool.imap(_workers.log_item, range(5, 7)))
+    list(pool.imap_unordered(_workers.log_item, range(7, 9)))
+    pool.apply(_workers.log_item, (9,))
+    pool.apply_async(_workers.log_item, (10,)).get(30)
 
 
 def _executor_calls(executor: Any) -> None:
-    list(executor.map(_ctx_workers.log_item, range(3), chunksize=2))
-    list(executor.map(_ctx_workers.log_item, range(3, 5), [1, 1]))
+    list(executor.map(_workers.log_item, range(3), chunksize=2))
+    list(executor.map(_workers.log_item, range(3, 5), [1, 1]))
     for item in range(5, 11):
-        executor.submit(_ctx_workers.log_item, item).result(30)
+        executor.submit(_workers.log_item, item).result(30)
 
 
 CONTEXTS: list[Callable[[str], Any]] = [multiprocessing.get_context, multiprocess.get_context]
@@ -83,6 +83,6 @@ def test_worker_index_counts_replacement_workers(tmp_path: Path) -> None:
         mplog.setup_listener(path, level="INFO", fmt=CTX_FMT),
         mplog.Pool(2, maxtasksperchild=1, context=multiprocessing.get_context("spawn")) as pool,
     ):
-        pool.map(_ctx_workers.log_item, range(6), chunksize=1)
+        pool.map(_workers.log_item, range(6), chunksize=1)
     indexes = sorted(int(f[1]) for f in _lines(path) if f[5].startswith("item"))
     assert indexes == list(range(6)), "six one-task workers must have indexes 0..5"

@@ -22,7 +22,7 @@ import json, logging, os, signal, sys, time
 import multiprocessing as mp
 import mplog
 from tests import _faults
-from tests._helpers import FMT
+from tests._helpers import FMT, wait_received
 
 def burst(log, tag, first, last):
     worst = 0.0

@@ -23,7 +23,7 @@ import json, logging, os, signal, sys, time
 import multiprocessing as mp
 import mplog
 from tests import _faults
-from tests._helpers import FMT
+from tests._helpers import FMT, wait_received
 
 # A terminal's Ctrl+C meets Python's default handler, but a test run started in the
 # background (`cmd &`, nohup in CI) hands SIGINT down ignored, and Python keeps it ignored.

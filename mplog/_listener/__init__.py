@@ -1,3 +1,16 @@
-"""The listener side: the loop that reads every process's stream, where it runs, and the
-supervisor in main that starts, asks and stops it.
+"""The listener side: the one loop that reads every process's stream, and its supervisor.
+
+::
+
+    supervisor.Listener (in main)  --control connection: STOP, STATS, LEVELS-->  loop
+        |  runner: starts the loop in a thread of main or in a process of its own
+        v
+    loop.ListenerLoop              selectors: accept -> read each stream ->
+        |                          mplog._protocol.FrameReader -> runs of lines, records
+        |  peers.Peer: one per process (its stream, counts, what stop() left unread)
+        |  deaths.Deaths: a stream that ends without goodbye (exitstatus: how it ended)
+        v
+    mplog._outputs.Router          the real handlers, written by this loop only
+
+See ``loop.py`` for the whole data flow, and why a stream per process, not a Queue.
 """

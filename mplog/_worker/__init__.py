@@ -1,4 +1,20 @@
 """The logging side: what runs in every process that logs (main, pool workers, children).
 
-Nothing here imports the listener or the outputs: a spawned worker loads only this side.
+::
+
+    logger.info(...) in any thread
+        |  logging's own machinery: levels (set by main, changed live by levels.py)
+        v
+    handler.ShippingHandler            one per process, installed by configure_worker
+        |  context.stamp: worker index, task (tasks.py), context() fields
+        |  formatting.LineFormatter: a finished line when the destination takes lines,
+        |  else mplog._protocol.record_body: the record as plain data (nothing to unpickle)
+        v
+    connection.Stream                  this process's own pipe (Unix socket listener) or
+        |                              socket (TCP); bounded by the kernel: on_full policy
+        v
+    ... the listener side (mplog._listener) reads it
+
+Nothing here imports the listener or the outputs (``tests/test_layout.py`` checks it): a
+spawned worker loads only this side, ``mplog._protocol`` and ``mplog._settings``.
 """

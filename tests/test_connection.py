@@ -93,11 +93,6 @@ def _kill_forked(path: Path) -> None:
                 os.kill(int(line.split()[1]), signal.SIGKILL)
 
 
-def _ended(listener: mplog.Listener, pid: int) -> str | None:
-    state = listener.stats()["processes"].get(pid, {}).get("state")
-    return None if state in (None, "connected") else str(state)
-
-
 def test_a_forked_child_does_not_keep_its_parents_stream_open(tmp_path: Path) -> None:
     """The parent's stream ends when the parent dies, though the child it forked lives on
     (30 s): the child closed its copy of the pipe (else the listener would wait for it)."""
@@ -110,7 +105,7 @@ def test_a_forked_child_does_not_keep_its_parents_stream_open(tmp_path: Path) ->
         pid = process.pid
         try:
             # The parent exits at once; it stays unreaped so that its status is known.
-            state = _faults.wait_for(lambda: _ended(listener, pid), 20, "its stream to end")
+            state = _faults.wait_for(lambda: _faults.ended_state(listener, pid), 20, "its end")
         finally:
             _kill_forked(path)  # it holds the parent's sentinel: join() would wait for it
             join_process(process, 10)

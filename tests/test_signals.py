@@ -74,7 +74,7 @@ def test_pool_terminate_right_after_fork_never_hangs(mode: str, tmp_path: Path) 
     SIGTERM of each terminate() often reaches a worker in the middle of its fork, where it
     once met main's SIGTERM handler and was lost (the parent then waited forever)."""
     done = _faults.run_script(
-        tmp_path, CYCLES_SCRIPT, mode, str(tmp_path / "app.log"), "300", timeout=90
+        tmp_path, CYCLES_SCRIPT, mode, str(tmp_path / "app.log"), "200", timeout=90
     )
     assert done.returncode == 0 and "DONE" in done.stdout, done.stderr
 

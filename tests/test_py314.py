@@ -118,6 +118,9 @@ def test_no_explicit_context_works_like_an_explicit_one(mode: str, tmp_path: Pat
 
 
 def _log_then_wait(n: int, ready: Any) -> None:
+    # A suite run in the background (`cmd &`, nohup, CI) hands SIGINT down ignored; a
+    # terminal session has Python's default handler.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     log = logging.getLogger("child")
     for i in range(n):
         log.info("seq child %d %d", i, i)

@@ -16,7 +16,7 @@ import tempfile
 import threading
 from typing import Any
 
-from mplog import _client
+from mplog import _client, _signals
 from mplog._connection import Address
 from mplog._listener import ListenerLoop
 from mplog._routing import Destination, Router
@@ -50,11 +50,18 @@ def _bind(address: Address) -> tuple[socket.socket, Address]:
 
 
 def _serve_in_process(
-    destination: Destination, address: Address, token: str, ready: Any, tempdir: str | None
+    destination: Destination,
+    address: Address,
+    token: str,
+    ready: Any,
+    tempdir: str | None,
+    kicker_end: socket.socket,
+    main_pid: int,
 ) -> None:
     """Entry point of the listener process."""
     # Ctrl+C reaches the whole process group; main decides when the listener stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _signals.start_kicker(kicker_end, _signals.kick_process(main_pid))
     try:
         server, bound = _bind(address)
         router = destination.build()
@@ -74,9 +81,10 @@ def _serve_in_process(
 
 
 def start_thread(
-    destination: Destination, address: Address, token: str
+    destination: Destination, address: Address, token: str, kicker_end: socket.socket
 ) -> tuple[threading.Thread, Router, Address]:
-    """Build the handlers here and run the loop in a daemon thread of this process."""
+    """Build the handlers here and run the loop in a daemon thread of this process, and the
+    signal kicker (``mplog._signals``) in another."""
     router = destination.build()
     try:
         server, bound = _bind(address)
@@ -86,6 +94,8 @@ def start_thread(
     loop = ListenerLoop(server, token, router)
     thread = threading.Thread(target=_run_loop, args=(loop,), name="mplog-listener", daemon=True)
     thread.start()
+    main_thread = threading.main_thread().ident or 0
+    _signals.start_kicker(kicker_end.dup(), _signals.kick_thread(main_thread))
     return thread, router, bound
 
 
@@ -111,7 +121,12 @@ def default_context() -> Any:
 
 
 def start_process(
-    destination: Destination, address: Address, token: str, ctx: Any, tempdir: str | None
+    destination: Destination,
+    address: Address,
+    token: str,
+    ctx: Any,
+    tempdir: str | None,
+    kicker_end: socket.socket,
 ) -> tuple[Any, Address]:
     """Start the listener process from ``ctx`` (see :func:`default_context`); wait until it
     listens."""
@@ -119,7 +134,7 @@ def start_process(
     receiver, sender = ctx.Pipe(duplex=False)
     process = ctx.Process(
         target=_serve_in_process,
-        args=(destination, address, token, sender, tempdir),
+        args=(destination, address, token, sender, tempdir, kicker_end, os.getpid()),
         name="mplog-listener",
     )
     process.start()

@@ -125,7 +125,7 @@ def render_message(record: logging.LogRecord) -> str:
     args = record.args
     if args and isinstance(record.msg, str):
         with contextlib.suppress(Exception):
-            return record.msg % _shown(args)
+            return str(record.msg % _shown(args))
     shown = (
         "(" + ", ".join(safe_repr(a) for a in args) + ")"
         if isinstance(args, tuple)

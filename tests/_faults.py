@@ -332,6 +332,12 @@ def wait_for(predicate: Any, timeout: float, what: str, interval: float = 0.02) 
         time.sleep(interval)
 
 
+def ended_state(listener: Any, pid: int | None) -> str | None:
+    """Process ``pid``'s state in ``listener.stats()`` once its stream ended, else None."""
+    state = listener.stats()["processes"].get(pid, {}).get("state")
+    return None if state in (None, "connected") else str(state)
+
+
 def wait_received(listener: Any, expected: int, timeout: float = 30.0) -> dict[str, Any]:
     """Poll ``listener.stats()`` until it has received ``expected`` records; return them."""
     holder: dict[str, Any] = {}

@@ -14,6 +14,7 @@ import importlib
 import itertools
 import multiprocessing
 import multiprocessing.pool
+import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -136,6 +137,23 @@ class ProcessPoolExecutor(concurrent.futures.ProcessPoolExecutor):
         """Like ``Executor.map``; every item is a numbered task."""
         pairs = _numbered(self._mplog_task_ids, zip(*iterables, strict=False))
         return super().map(MappedTask(fn, star=True), pairs, **kwargs)
+
+    if sys.version_info >= (3, 14):
+
+        def terminate_workers(self) -> None:
+            """Like the original (3.14+); the workers' ends are announced to the listener,
+            as ``Pool.terminate()`` does: recorded in ``stats()``, not reported as deaths."""
+            self._mplog_announce_exits("ProcessPoolExecutor.terminate_workers()")
+            super().terminate_workers()
+
+        def kill_workers(self) -> None:
+            """Like the original (3.14+), announced like :meth:`terminate_workers`."""
+            self._mplog_announce_exits("ProcessPoolExecutor.kill_workers()")
+            super().kill_workers()
+
+    def _mplog_announce_exits(self, why: str) -> None:
+        processes = dict(getattr(self, "_processes", None) or {})
+        announce_exits([p.pid for p in processes.values() if p.pid and p.exitcode is None], why)
 
 
 def _numbered(ids: Iterator[int], items: Iterable[Any]) -> Iterator[tuple[int, Any]]:

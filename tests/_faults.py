@@ -322,6 +322,12 @@ def drop_summaries(lines: list[dict[str, str]]) -> dict[int, Counter[str]]:
     return dict(result)
 
 
+def ended_state(listener: Any, pid: int | None) -> str | None:
+    """Process ``pid``'s state in ``listener.stats()`` once its stream ended, else None."""
+    state = listener.stats()["processes"].get(pid, {}).get("state")
+    return None if state in (None, "connected") else str(state)
+
+
 def tree_rss(pid: int) -> int:
     """Resident memory of process ``pid`` and all its descendants, in bytes."""
     total = 0

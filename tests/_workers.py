@@ -321,6 +321,7 @@ def wait_for_debug(timeout: float) -> float:
     import time
 
     log = logging.getLogger("sub.system")
+    log.info("waiting for debug")  # the test waits for this before it changes the level
     deadline = time.time() + timeout
     while time.time() < deadline:
         log.debug("tick")

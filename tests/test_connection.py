@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import multiprocessing
 import os
+import signal
 import socket
 import time
 from pathlib import Path
@@ -14,7 +16,8 @@ import pytest
 
 import mplog
 from mplog._worker.connection import _F_SETPIPE_SZ, Stream, open_stream
-from tests._helpers import join_process
+from tests import _faults
+from tests._helpers import join_process, wait_for
 
 
 def _pipe_stream(size: int = 4096, timeout: float | None = 0.2) -> tuple[Stream, int]:
@@ -77,26 +80,33 @@ def _fork_sleeper_then_exit() -> None:
     logging.getLogger("parent").warning("before fork")
     pid = os.fork()
     if pid == 0:
-        time.sleep(3)  # outlives its parent; must not hold the parent's stream open
+        time.sleep(30)  # outlives its parent; must not hold the parent's stream open
         os._exit(0)
+    logging.getLogger("parent").warning("forked %d", pid)
     os._exit(0)
 
 
+def _kill_forked(path: Path) -> None:
+    for line in path.read_text().splitlines():
+        if line.startswith("forked "):
+            with contextlib.suppress(OSError):
+                os.kill(int(line.split()[1]), signal.SIGKILL)
+
+
 def test_a_forked_child_does_not_keep_its_parents_stream_open(tmp_path: Path) -> None:
-    """The parent's stream ends when the parent dies, though the child it forked lives on:
-    the child closed its copy of the pipe (else the listener would wait for it forever)."""
-    with mplog.setup_listener(tmp_path / "f.log", level="INFO") as listener:
+    """The parent's stream ends when the parent dies, though the child it forked lives on
+    (30 s): the child closed its copy of the pipe (else the listener would wait for it)."""
+    path = tmp_path / "f.log"
+    with mplog.setup_listener(path, level="INFO", fmt="%(message)s") as listener:
         process = mplog.Process(
             target=_fork_sleeper_then_exit, context=multiprocessing.get_context("spawn")
         )
         process.start()
         pid = process.pid
-        time.sleep(0.5)  # the parent exits at once; stay unreaped so the status is known
-        deadline = time.monotonic() + 2.0
-        while time.monotonic() < deadline:
-            state = listener.stats()["processes"].get(pid, {}).get("state")
-            if state not in (None, "connected"):
-                break
-            time.sleep(0.05)
-        join_process(process, 10)
-    assert state is not None and state.startswith("died"), state
+        try:
+            # The parent exits at once; it stays unreaped so that its status is known.
+            state = wait_for(lambda: _faults.ended_state(listener, pid), 20, "its end")
+        finally:
+            _kill_forked(path)  # it holds the parent's sentinel: join() would wait for it
+            join_process(process, 10)
+    assert state.startswith("died"), state

@@ -16,6 +16,7 @@ import tempfile
 import threading
 from typing import Any
 
+from mplog._listener import signals
 from mplog._listener.loop import ListenerLoop
 from mplog._outputs.destinations import Destination
 from mplog._outputs.router import Router
@@ -51,11 +52,18 @@ def _bind(address: Address) -> tuple[socket.socket, Address]:
 
 
 def _serve_in_process(
-    destination: Destination, address: Address, token: str, ready: Any, tempdir: str | None
+    destination: Destination,
+    address: Address,
+    token: str,
+    ready: Any,
+    tempdir: str | None,
+    kicker_end: socket.socket,
+    main_pid: int,
 ) -> None:
     """Entry point of the listener process."""
     # Ctrl+C reaches the whole process group; main decides when the listener stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signals.start_kicker(kicker_end, signals.kick_process(main_pid))
     try:
         server, bound = _bind(address)
         router = destination.build()
@@ -75,9 +83,10 @@ def _serve_in_process(
 
 
 def start_thread(
-    destination: Destination, address: Address, token: str
+    destination: Destination, address: Address, token: str, kicker_end: socket.socket
 ) -> tuple[threading.Thread, Router, Address]:
-    """Build the handlers here and run the loop in a daemon thread of this process."""
+    """Build the handlers here and run the loop in a daemon thread of this process, and the
+    signal kicker (``mplog._listener.signals``) in another."""
     router = destination.build()
     try:
         server, bound = _bind(address)
@@ -87,6 +96,8 @@ def start_thread(
     loop = ListenerLoop(server, token, router)
     thread = threading.Thread(target=_run_loop, args=(loop,), name="mplog-listener", daemon=True)
     thread.start()
+    main_thread = threading.main_thread().ident or 0
+    signals.start_kicker(kicker_end.dup(), signals.kick_thread(main_thread))
     return thread, router, bound
 
 
@@ -109,7 +120,12 @@ def default_context() -> Any:
 
 
 def start_process(
-    destination: Destination, address: Address, token: str, ctx: Any, tempdir: str | None
+    destination: Destination,
+    address: Address,
+    token: str,
+    ctx: Any,
+    tempdir: str | None,
+    kicker_end: socket.socket,
 ) -> tuple[Any, Address]:
     """Start the listener process from ``ctx`` (see :func:`default_context`); wait until it
     listens."""
@@ -117,7 +133,7 @@ def start_process(
     receiver, sender = ctx.Pipe(duplex=False)
     process = ctx.Process(
         target=_serve_in_process,
-        args=(destination, address, token, sender, tempdir),
+        args=(destination, address, token, sender, tempdir, kicker_end, os.getpid()),
         name="mplog-listener",
     )
     process.start()

@@ -14,7 +14,6 @@ import logging
 import os
 import secrets
 import shutil
-import signal
 import socket
 import sys
 import threading
@@ -25,7 +24,7 @@ from types import TracebackType
 from typing import Any, Literal
 
 from mplog import _compat, _protocol
-from mplog._listener import runner
+from mplog._listener import runner, signals
 from mplog._outputs.destinations import Destination
 from mplog._outputs.router import Router
 from mplog._settings import Address, Shipping, WorkerConfig, to_level
@@ -74,6 +73,7 @@ class Listener:
         self._config: WorkerConfig | None = None
         self._router: Router | None = None
         self._control_lock = threading.Lock()
+        self._signals_end: socket.socket | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -105,14 +105,17 @@ class Listener:
         return self
 
     def _start_loop(self, address: Address, token: str) -> Address:
-        if self.mode == "thread":
-            self._runner, self._router, bound = runner.start_thread(
-                self.destination, address, token
-            )
-        else:
-            self._runner, bound = runner.start_process(
-                self.destination, address, token, self._mp_context, self._tempdir
-            )
+        # The listener watches main's signals (see mplog._listener.signals) from the start.
+        self._signals_end, kicker_end = signals.channel()
+        with kicker_end:
+            if self.mode == "thread":
+                self._runner, self._router, bound = runner.start_thread(
+                    self.destination, address, token, kicker_end
+                )
+            else:
+                self._runner, bound = runner.start_process(
+                    self.destination, address, token, self._mp_context, self._tempdir, kicker_end
+                )
         return bound
 
     def _abandon(self) -> None:
@@ -154,16 +157,17 @@ class Listener:
 
     def _catch_sigterm(self) -> None:
         # SIGTERM's default action kills main without unwinding: a thread listener would die
-        # with records still unread. Turn it into SystemExit, so `with` and atexit stop().
-        on_main_thread = threading.current_thread() is threading.main_thread()
-        if on_main_thread and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL:
-            signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        # with records still unread. Turn it into SystemExit, so `with` and atexit stop(),
+        # and let the listener's kicker wake main for it (see mplog._listener.signals).
+        end, self._signals_end = self._signals_end, None
+        if end is not None:
+            signals.install(end)
 
-    @staticmethod
-    def _release_sigterm() -> None:
-        with contextlib.suppress(ValueError):  # not on the main thread: nothing to restore
-            if signal.getsignal(signal.SIGTERM) is _exit_on_sigterm:
-                signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    def _release_sigterm(self) -> None:
+        if self._signals_end is not None:  # never installed
+            self._signals_end.close()
+            self._signals_end = None
+        signals.release()
 
     def stop(self, timeout: float | None = None) -> dict[str, Any]:
         """Drain every record already logged, flush and close the handlers, end the listener.
@@ -267,7 +271,6 @@ class Listener:
         """
         self._state = "forked"
         _running.discard(self)
-        self._release_sigterm()
         if self._router is not None:
             _compat.forget_handlers(self._router.handlers)
 
@@ -315,10 +318,6 @@ def _cut_off_notice(stats: dict[str, Any], timeout: float) -> str:
         f"unread and not written ({'; '.join(cut)}); see Listener.stats()['processes']; to "
         "wait longer, pass stop(timeout=...) or end those processes before stop()\n"
     )
-
-
-def _exit_on_sigterm(signum: int, frame: object) -> None:
-    raise SystemExit(128 + signum)
 
 
 def _unlink_quietly(path: str) -> None:

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks.workload import payload, value
+from mplog._checking import RecordCheck, Verdict
 
 LINE = re.compile(
     rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (\d+) \S+ bench\.worker INFO "
@@ -21,75 +21,32 @@ LINE = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class Verdict:
-    """The verification of one run's output files."""
-
-    expected: int
-    lines: int = 0
-    lost: int = 0
-    duplicated: int = 0
-    corrupt: int = 0
-    reordered: int = 0
-
-    @property
-    def ok(self) -> bool:
-        """True when every record is there exactly once, intact and in order."""
-        problems = self.lost + self.duplicated + self.corrupt + self.reordered
-        return problems == 0 and self.lines == self.expected
-
-    def problems(self) -> str:
-        """A short description of what is wrong ("" when nothing is)."""
-        parts = [
-            f"{count} {what}"
-            for what, count in (
-                ("lost", self.lost),
-                ("duplicated", self.duplicated),
-                ("corrupt", self.corrupt),
-                ("reordered", self.reordered),
-            )
-            if count
-        ]
-        return ", ".join(parts)
-
-
 class _Checker:
-    """State of a verification across files."""
+    """Reads the benchmark's lines into the shared record check (``mplog._checking``): a
+    record's key is (task, step), its stream the task, its order the step."""
 
     def __init__(self, tasks: int, records: int, pids: Mapping[int, int] | None) -> None:
-        self.records = records
+        self.tasks, self.records = tasks, records
         self.payloads = [payload(task).encode() for task in range(tasks)]
         self.pids = {task: str(pid).encode() for task, pid in (pids or {}).items()}
-        self.seen = [bytearray(records) for _ in range(tasks)]
-        self.lines = self.duplicated = self.corrupt = self.reordered = 0
+        self.check = RecordCheck((t, s) for t in range(tasks) for s in range(records))
 
     def check_file(self, path: Path) -> None:
-        last = [-1] * len(self.seen)
+        self.check.new_file()
         with open(path, "rb") as file:
             for raw in file:
-                self.lines += 1
-                self._check_line(raw.rstrip(b"\n"), last)
-
-    def _check_line(self, line: bytes, last: list[int]) -> None:
-        match = LINE.fullmatch(line)
-        parsed = None if match is None else self._parse(*match.groups())
-        if parsed is None:
-            self.corrupt += 1
-            return
-        task, step = parsed
-        if self.seen[task][step]:
-            self.duplicated += 1
-            return
-        self.seen[task][step] = 1
-        if step < last[task]:
-            self.reordered += 1
-        last[task] = max(last[task], step)
+                match = LINE.fullmatch(raw.rstrip(b"\n"))
+                parsed = None if match is None else self._parse(*match.groups())
+                if parsed is None:
+                    self.check.corrupt()
+                else:
+                    self.check.record(parsed, parsed[0], parsed[1])
 
     def _parse(
         self, pid: bytes, task_text: bytes, step_text: bytes, value_text: bytes, text: bytes
     ) -> tuple[int, int] | None:
         task, step = int(task_text), int(step_text)
-        if task >= len(self.seen) or step >= self.records:
+        if task >= self.tasks or step >= self.records:
             return None
         if text != self.payloads[task] or value_text != b"%.3f" % value(step):
             return None
@@ -97,19 +54,13 @@ class _Checker:
             return None
         return task, step
 
-    def verdict(self) -> Verdict:
-        found = sum(sum(flags) for flags in self.seen)
-        expected = len(self.seen) * self.records
-        return Verdict(
-            expected, self.lines, expected - found, self.duplicated, self.corrupt, self.reordered
-        )
-
 
 def verify(
     files: Iterable[Path], tasks: int, records: int, pids: Mapping[int, int] | None = None
 ) -> Verdict:
-    """Verify ``files`` against ``tasks`` x ``records`` records; ``pids`` maps task -> pid."""
+    """Verify ``files`` against ``tasks`` x ``records`` records; ``pids`` maps task -> pid.
+    A run is good only if its files hold exactly those lines, each record once, in order."""
     checker = _Checker(tasks, records, pids)
     for path in files:
         checker.check_file(path)
-    return checker.verdict()
+    return checker.check.verdict()

@@ -16,13 +16,13 @@ import sys
 import tempfile
 import time
 import zlib
-from collections import Counter, defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import repeat
 from typing import Any, cast
 
 import mplog
+from mplog._checking import RecordCheck, Verdict
 from mplog._listener.supervisor import Mode
 
 #: The level of a task's n-th record is LEVELS[n % len(LEVELS)].
@@ -54,23 +54,16 @@ class Options:
 
 @dataclass
 class Report:
-    """What reading the log file back found, compared with what was logged."""
+    """What reading the log file back found (per pid: ``verdict.per_stream``), and the
+    lines that are not demo records (the listener's own reports, if any)."""
 
-    expected: int = 0
-    found: int = 0
-    lost: int = 0
-    duplicates: int = 0
-    corrupt: int = 0
-    unexpected: int = 0
-    out_of_order: int = 0
-    per_pid: Counter[int] = field(default_factory=Counter)
+    verdict: Verdict
     other_lines: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
         """Whether every record arrived exactly once, intact and in order, and nothing else."""
-        problems = (self.lost, self.duplicates, self.corrupt, self.unexpected, self.out_of_order)
-        return not any(problems)
+        return self.verdict.ok
 
 
 # -- logging side: runs in main and in every worker ------------------------------------------
@@ -162,37 +155,22 @@ def _parse(line: str) -> tuple[Key, Content] | None:
 
 
 def verify(lines: Iterable[str], expected: dict[Key, Content]) -> Report:
-    """Compare the log file's lines with the records that were logged."""
-    report = Report(expected=len(expected))
-    seen: set[Key] = set()
-    last_seq: dict[int, int] = defaultdict(lambda: -1)
+    """Compare the log file's lines with the records that were logged: each process's
+    records in the order of their sequence numbers."""
+    check = RecordCheck(expected.items())
+    other: list[str] = []
     for raw in lines:
         line = raw.rstrip("\n")
         if "demo record" not in line:
-            report.other_lines.append(line)
+            other.append(line)
             continue
         parsed = _parse(line)
         if parsed is None:
-            report.corrupt += 1
-        elif expected.get(parsed[0]) != parsed[1]:
-            report.unexpected += 1
+            check.corrupt()
         else:
-            _count(report, parsed[0], seen, last_seq)
-    report.lost = len(expected.keys() - seen)
-    return report
-
-
-def _count(report: Report, key: Key, seen: set[Key], last_seq: dict[int, int]) -> None:
-    pid, seq = key
-    if key in seen:
-        report.duplicates += 1
-        return
-    seen.add(key)
-    report.found += 1
-    report.per_pid[pid] += 1
-    if seq < last_seq[pid]:
-        report.out_of_order += 1
-    last_seq[pid] = max(seq, last_seq[pid])
+            (pid, seq), _ = parsed
+            check.record(parsed, pid, seq)
+    return Report(check.verdict(), other)
 
 
 def read_lines(path: str) -> list[str]:
@@ -210,9 +188,9 @@ def _levels_text(levels: dict[str, int]) -> str:
 
 def print_processes(report: Report, stats: dict[str, Any]) -> None:
     """One line per process that logged: name, pid, records found, levels the listener saw."""
-    processes: dict[int, dict[str, Any]] = stats.get("processes", {})
+    processes: dict[Any, dict[str, Any]] = stats.get("processes", {})
     print(f"  {'process':<22} {'pid':>8} {'records':>8}  levels (as the listener counted)")
-    for pid, found in sorted(report.per_pid.items()):
+    for pid, found in sorted(report.verdict.per_stream.items()):
         info = processes.get(pid, {})
         name = str(info.get("name", "?"))
         levels = _levels_text(info.get("levels", {}))
@@ -221,21 +199,23 @@ def print_processes(report: Report, stats: dict[str, Any]) -> None:
 
 def print_summary(report: Report, stats: dict[str, Any], elapsed: float) -> None:
     """The verdict: expected vs found, lost, duplicates, damage, order, time and rate."""
-    workers = len([pid for pid in report.per_pid if pid != os.getpid()])
+    verdict = report.verdict
+    workers = len([pid for pid in verdict.per_stream if pid != os.getpid()])
     print(f"records per process ({workers} worker processes + main):")
     print_processes(report, stats)
     print(
-        f"expected {report.expected}, found {report.found}, lost {report.lost}, "
-        f"duplicates {report.duplicates}, corrupt {report.corrupt}, "
-        f"unexpected {report.unexpected}, out of order {report.out_of_order}"
+        f"expected {verdict.expected}, found {verdict.found}, lost {verdict.lost}, "
+        f"duplicated {verdict.duplicated}, corrupt {verdict.corrupt}, "
+        f"unexpected {verdict.unexpected}, reordered {verdict.reordered}"
     )
     print(f"listener received {stats.get('received', '?')} records")
     for line in report.other_lines[:5]:
         print(f"other line in the file: {line}")
-    rate = report.found / elapsed if elapsed > 0 else 0.0
+    rate = verdict.found / elapsed if elapsed > 0 else 0.0
     print(f"elapsed {elapsed:.2f} s (listener start to stop), {rate:,.0f} records/s")
-    verdict = "OK: every record arrived exactly once, intact and in order"
-    print(verdict if report.ok else "FAILED: the log file does not match what was logged")
+    ok = "OK: every record arrived exactly once, intact and in order"
+    failed = f"FAILED: the log file does not match what was logged ({verdict.problems()})"
+    print(ok if report.ok else failed)
 
 
 def run(options: Options) -> int:

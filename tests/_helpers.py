@@ -11,6 +11,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
+from mplog._checking import RecordCheck
+
 #: Every origin field a test checks, separated by "|"; the message comes last.
 FIELDS = ("process", "processName", "threadName", "name", "levelname", "funcName", "lineno")
 FMT = "|".join(f"%({f})s" for f in FIELDS) + "|%(message)s"
@@ -42,24 +44,26 @@ def check_sequences(
 ) -> dict[str, list[tuple[int, int]]]:
     """Assert every tag's "seq" records arrived exactly once, in order, from one process each.
 
-    ``expected`` maps tag -> number of records. Also checks that within each process the
-    per-process counter runs n, n+1, n+2, ... in file order (no loss, no reordering, no
-    duplicates across tags of that process). Returns the (pid, i) pairs per tag.
+    ``expected`` maps tag -> number of records (the shared record check of
+    ``mplog._checking``, as the demo and the benchmarks use). Also checks that within each
+    process the per-process counter runs n, n+1, n+2, ... in file order (no loss, no
+    reordering, no duplicates across tags of that process). Returns the (pid, i) pairs per tag.
     """
+    check = RecordCheck((tag, i) for tag, count in expected.items() for i in range(count))
     by_tag: dict[str, list[tuple[int, int]]] = defaultdict(list)
     by_pid: dict[int, list[int]] = defaultdict(list)
     for fields in lines:
         match = SEQ.match(fields["message"])
         if match is None:
             continue
-        pid = int(fields["process"])
-        by_tag[match["tag"]].append((pid, int(match["i"])))
+        pid, tag, i = int(fields["process"]), match["tag"], int(match["i"])
+        check.record((tag, i), tag, i)
+        by_tag[tag].append((pid, i))
         by_pid[pid].append(int(match["pcount"]))
-    assert sorted(by_tag) == sorted(expected), "unexpected or missing sequence tags"
-    for tag, count in expected.items():
-        seen = [i for _, i in by_tag[tag]]
-        assert seen == list(range(count)), f"tag {tag}: records lost, duplicated or reordered"
-        assert len({pid for pid, _ in by_tag[tag]}) == 1, f"tag {tag} came from several pids"
+    verdict = check.verdict()
+    assert verdict.ok, f"sequence records: {verdict.problems()}"
+    for tag, pairs in by_tag.items():
+        assert len({pid for pid, _ in pairs}) == 1, f"tag {tag} came from several pids"
     for pid, counts in by_pid.items():
         first = counts[0]
         assert counts == list(range(first, first + len(counts))), f"pid {pid}: order broken"

@@ -39,8 +39,8 @@ def test_demo_delivers_everything(tmp_path: Path, start_method: str, mode: str) 
     total = 3 * (20 + 2)
     assert f"log file: {out}" in result.stdout
     assert (
-        f"expected {total}, found {total}, lost 0, duplicates 0, corrupt 0, "
-        "unexpected 0, out of order 0" in result.stdout
+        f"expected {total}, found {total}, lost 0, duplicated 0, corrupt 0, "
+        "unexpected 0, reordered 0" in result.stdout
     )
     assert f"listener received {total} records" in result.stdout
     assert "OK: every record arrived exactly once, intact and in order" in result.stdout
@@ -98,9 +98,10 @@ def test_checker_counts_every_kind_of_damage() -> None:
         "a line of the listener's own\n",
     ]
     report = _demo.verify(damaged, expected)
+    verdict = report.verdict
     assert not report.ok
-    assert (report.found, report.lost, report.duplicates) == (2, 2, 1)
-    assert (report.corrupt, report.unexpected, report.out_of_order) == (1, 1, 1)
+    assert (verdict.found, verdict.lost, verdict.duplicated) == (2, 2, 1)
+    assert (verdict.corrupt, verdict.unexpected, verdict.reordered) == (1, 1, 1)
     assert report.other_lines == ["a line of the listener's own"]
 
 

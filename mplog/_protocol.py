@@ -57,7 +57,9 @@ _LINE_HEADER = struct.Struct("!IBH")
 LINE_HEADER_SIZE = _LINE_HEADER.size
 
 _PLAIN = frozenset({str, int, float, bool, type(None), bytes})
-_MAX_DEPTH = 16
+#: Nesting deeper than this is cut off with the ``repr()`` of what is left, on the wire and
+#: in JSON lines alike (cycles included).
+MAX_DEPTH = 16
 _EXC_FORMATTER = logging.Formatter()
 
 
@@ -97,7 +99,7 @@ def plain(value: Any, depth: int = 0) -> Any:
     kind = type(value)
     if kind in _PLAIN:
         return value
-    if depth < _MAX_DEPTH:
+    if depth < MAX_DEPTH:
         if kind is list or kind is tuple:
             return kind(plain(item, depth + 1) for item in value)
         if kind is dict:

@@ -244,3 +244,21 @@ def test_through_mplog_from_workers(tmp_path: Path, mode: str) -> None:
         assert d["exc_info"]["type"] == "ValueError"
         assert d["exc_info"]["frames"][-1]["name"] == "fail_deep"
         assert d["exc_info"]["frames"][-1]["line"] == 'int("not a number")'
+
+
+def test_json_and_the_wire_cut_nesting_at_the_same_depth() -> None:
+    """A structure nested deeper than MAX_DEPTH is cut at the same level on the wire and by
+    JSON lines' safe path (which a lone surrogate in the leaf forces): one limit, not two."""
+    deep: list[Any] = ["leaf \udcff"]
+    for _ in range(_protocol.MAX_DEPTH + 5):
+        deep = [deep]
+
+    def depth_of(value: Any) -> int:
+        level = 0
+        while isinstance(value, list):
+            value, level = value[0], level + 1
+        return level
+
+    shipped = _protocol.plain(deep)
+    written = strict_loads(JsonFormatter().format(make_record(nested=deep)))["nested"]
+    assert depth_of(shipped) == depth_of(written) == _protocol.MAX_DEPTH

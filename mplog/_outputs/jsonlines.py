@@ -13,7 +13,7 @@ and encoded again with the stdlib:
 * lone surrogates become the text ``\\udcxx`` (a backslash and the code point, as mplog's
   text files write them), since a strict parser rejects a lone surrogate escape;
 * non-ASCII text is written as is (UTF-8), not as ``\\u`` escapes;
-* dict keys that are not strings become text; nesting deeper than 32 levels (cycles
+* dict keys that are not strings become text; nesting deeper than ``MAX_DEPTH`` (16) levels (cycles
   included) is cut off with the ``repr()`` of what is left.
 """
 
@@ -27,7 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from mplog import _exceptions
-from mplog._protocol import render_message, safe_repr
+from mplog._protocol import MAX_DEPTH, render_message, safe_repr
 from mplog._settings import EXC_FIELD, STANDARD_ATTRIBUTES
 
 _ORIGIN = (
@@ -40,7 +40,6 @@ _ORIGIN = (
     "lineno",
     "pathname",
 )
-_MAX_DEPTH = 32
 _SCALARS = (int, bool, type(None))
 
 Dumps = Callable[[dict[str, Any]], str]
@@ -100,7 +99,7 @@ def make_plain(value: Any, depth: int = 0) -> Any:
         return _clean_text(value)
     if isinstance(value, (*_SCALARS, float)):
         return None if isinstance(value, float) and not math.isfinite(value) else value
-    if depth >= _MAX_DEPTH:
+    if depth >= MAX_DEPTH:
         return _clean_text(safe_repr(value))
     if isinstance(value, dict):
         return {_key(k): make_plain(v, depth + 1) for k, v in value.items()}

@@ -162,7 +162,8 @@ class JsonFormatter(logging.Formatter):
         try:
             return self._dumps(payload)
         except (TypeError, ValueError, OverflowError, RecursionError):
-            return _stdlib_dumps(make_plain(payload))
+            # Each field counts from depth 0, as a record attribute does on the wire.
+            return _stdlib_dumps({_key(k): make_plain(v) for k, v in payload.items()})
 
     def to_dict(self, record: logging.LogRecord) -> dict[str, Any]:
         """The record as the dict that :meth:`format` encodes."""

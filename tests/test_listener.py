@@ -365,3 +365,18 @@ def test_an_idle_live_process_is_not_waited_for(harness: Harness) -> None:
     assert harness.messages() == ["only"]
     assert stats["processes"][pid]["unread_records"] == 0
     assert stats["processes"][pid]["state"] == "cut off by stop()"
+
+
+def test_supervisor_gone_during_a_long_round(slow_harness: Harness) -> None:
+    """The supervisor's connection ends while slow handlers are busy with a long read: the
+    loop notices at its next check-in, drains what the (ended) process wrote and stops."""
+    with _process(exited=True) as pid:
+        sock, pipe = slow_harness.connect_pipe(pid)
+        os.write(pipe, b"".join(_record_frame(f"g{i}") for i in range(600)))
+        os.close(pipe)
+        time.sleep(0.3)  # the loop is in the middle of handling the first read
+        slow_harness.control.close()
+        slow_harness.thread.join(30)
+        sock.close()
+    assert not slow_harness.thread.is_alive()
+    assert slow_harness.messages()[:600] == [f"g{i}" for i in range(600)]

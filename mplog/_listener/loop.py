@@ -228,12 +228,12 @@ class ListenerLoop:
         being handled, so that it keeps waiting rather than declaring the listener stuck."""
         self._next_check_in = time.monotonic() + _CHECK_IN
         control = self._control
-        if control is None:
+        if control is None or control.sock not in self._peers:  # gone: nobody to serve
             return
         if select.select([control.sock], [], [], 0)[0]:
             self._read(control)
-        if self._deadline is not None and self._control is not None:
-            self._control.send_quietly(_protocol.frame(_protocol.KIND_PROGRESS, b""))
+        if self._deadline is not None and control.sock in self._peers:
+            control.send_quietly(_protocol.frame(_protocol.KIND_PROGRESS, b""))
 
     def _on_lines(self, peer: Peer, run: _protocol.LineRun) -> None:
         peer.count_lines(run, written=self._router.write_lines(run))

@@ -1,7 +1,8 @@
 """mplog: every process of a pool logs into one destination, safely and without loss.
 
 Call :func:`setup_listener` in main, create pools with :class:`ProcessPoolExecutor`,
-:func:`Pool` or :func:`Process` (or call :func:`configure_worker` in a child by hand).
+:func:`Pool` or :func:`Process` (:class:`InterpreterPoolExecutor` for subinterpreters, on
+3.14+), or call :func:`configure_worker` in a child by hand.
 
 Names are imported on first use: a spawned worker unpickles its initializer from
 ``mplog._pools`` and loads only the logging side (about a third of the package), not the
@@ -14,6 +15,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from mplog._interpreters import InterpreterPoolExecutor
     from mplog._listener.supervisor import Listener
     from mplog._pools import Pool, Process, ProcessPoolExecutor
     from mplog._settings import DEFAULT_FORMAT, Shipping, WorkerConfig
@@ -24,6 +26,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_FORMAT",
+    "InterpreterPoolExecutor",
     "JsonFormatter",
     "Listener",
     "Pool",
@@ -40,6 +43,7 @@ __all__ = [
 
 _HOMES = {
     "DEFAULT_FORMAT": "mplog._settings",
+    "InterpreterPoolExecutor": "mplog._interpreters",
     "JsonFormatter": "mplog.handlers",
     "Listener": "mplog._listener.supervisor",
     "Pool": "mplog._pools",

@@ -9,7 +9,12 @@ Python that changes one fails one test (``tests/test_compat.py``) rather than a 
 * ``Pool._pool``: the worker processes, whose ends ``terminate()`` announces;
 * ``concurrent.futures.process._process_chunk``: ``ProcessPoolExecutor.map`` submits
   ``partial(_process_chunk, fn, chunk)``, whose items mplog has numbered already;
-* ``logging._handlerList``: the weak references ``logging.shutdown()`` flushes at exit.
+* ``logging._handlerList``: the weak references ``logging.shutdown()`` flushes at exit;
+* ``_interpreters.get_current()`` (3.14+: ``(id, whence)``): which (sub)interpreter runs,
+  without importing ``concurrent.interpreters`` in every process;
+* ``_thread.daemon_threads_allowed()`` (3.12+) and ``threading._register_atexit``: a
+  subinterpreter refuses daemon threads, and joins its other threads *before* its ``atexit``
+  callbacks run; functions registered there run before that join.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ import concurrent.futures.process
 import functools
 import logging
 import multiprocessing.pool
+import sys
+import threading
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -52,6 +59,34 @@ def forget_handlers(handlers: Iterable[logging.Handler]) -> None:
     refs[:] = [ref for ref in refs if id(ref()) not in ours]
 
 
+def interpreter_id() -> int:
+    """The id of the interpreter running this code: 0 for the main one (and before 3.14)."""
+    if sys.version_info >= (3, 14):
+        import _interpreters  # built in: free to import
+
+        return int(_interpreters.get_current()[0])
+    return 0
+
+
+def daemon_threads_allowed() -> bool:
+    """Whether this interpreter may start daemon threads (a subinterpreter may not)."""
+    import _thread
+
+    allowed = getattr(_thread, "daemon_threads_allowed", None)
+    return True if allowed is None else bool(allowed())
+
+
+def before_thread_join(fn: Callable[[], object]) -> bool:
+    """Run ``fn`` when this interpreter ends, before it joins its non-daemon threads (a
+    subinterpreter's ``atexit`` callbacks run only after that join). False if it is already
+    ending."""
+    try:
+        threading._register_atexit(fn)  # type: ignore[attr-defined]
+    except RuntimeError:  # "can't register atexit after shutdown"
+        return False
+    return True
+
+
 def missing(pool_module: Any = multiprocessing.pool) -> list[str]:
     """The internals above that this Python (and ``pool_module``) lacks or has changed."""
     import inspect  # only for this check: workers import this module and never call it
@@ -69,4 +104,16 @@ def missing(pool_module: Any = multiprocessing.pool) -> list[str]:
         problems.append("concurrent.futures.process._process_chunk")
     if not isinstance(getattr(logging, "_handlerList", None), list):
         problems.append("logging._handlerList")
+    if not callable(getattr(threading, "_register_atexit", None)):
+        problems.append("threading._register_atexit")
+    if sys.version_info >= (3, 14):
+        import _thread
+
+        import _interpreters
+
+        current = _interpreters.get_current()
+        if not (isinstance(current, tuple) and isinstance(current[0], int)):
+            problems.append("_interpreters.get_current() -> (id, whence)")
+        if not callable(getattr(_thread, "daemon_threads_allowed", None)):
+            problems.append("_thread.daemon_threads_allowed")
     return problems

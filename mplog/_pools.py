@@ -60,12 +60,16 @@ class _WorkerInit:
 
     def __call__(self) -> None:
         configure_worker(self.config)
-        with self.counter.get_lock():
-            index = self.counter.value
-            self.counter.value += 1
-        set_worker_index(index)
+        set_worker_index(self.take_index())
         if self.initializer is not None:
             self.initializer(*self.initargs)
+
+    def take_index(self) -> int:
+        """The next free worker index of the pool (from a shared counter)."""
+        with self.counter.get_lock():
+            index: int = self.counter.value
+            self.counter.value += 1
+        return index
 
 
 def _worker_init(

@@ -40,23 +40,26 @@ def read_lines(path: Path | str) -> list[dict[str, str]]:
 
 
 def check_sequences(
-    lines: Iterable[dict[str, str]], expected: dict[str, int]
-) -> dict[str, list[tuple[int, int]]]:
+    lines: Iterable[dict[str, str]], expected: dict[str, int], by: str = "process"
+) -> dict[str, list[tuple[int | str, int]]]:
     """Assert every tag's "seq" records arrived exactly once, in order, from one process each.
 
     ``expected`` maps tag -> number of records (the shared record check of
     ``mplog._checking``, as the demo and the benchmarks use). Also checks that within each
     process the per-process counter runs n, n+1, n+2, ... in file order (no loss, no
-    reordering, no duplicates across tags of that process). Returns the (pid, i) pairs per tag.
+    reordering, no duplicates across tags of that process). ``by`` is the field that tells
+    processes apart ("processName" for the subinterpreters of one process). Returns the
+    (process, i) pairs per tag.
     """
     check = RecordCheck((tag, i) for tag, count in expected.items() for i in range(count))
-    by_tag: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    by_pid: dict[int, list[int]] = defaultdict(list)
+    by_tag: dict[str, list[tuple[int | str, int]]] = defaultdict(list)
+    by_pid: dict[int | str, list[int]] = defaultdict(list)
     for fields in lines:
         match = SEQ.match(fields["message"])
         if match is None:
             continue
-        pid, tag, i = int(fields["process"]), match["tag"], int(match["i"])
+        origin, tag, i = fields[by], match["tag"], int(match["i"])
+        pid = int(origin) if origin.isdigit() else origin
         check.record((tag, i), tag, i)
         by_tag[tag].append((pid, i))
         by_pid[pid].append(int(match["pcount"]))

@@ -157,6 +157,16 @@ def initialized(_: object = None) -> list[Any]:
     return list(INITIALIZED)
 
 
+def interpreter_task(task: int, n: int) -> tuple[int, int, str]:
+    """A task for InterpreterPoolExecutor: log ``n`` sequence records tagged with the task
+    number; return (pid, interpreter id, this interpreter's level of logger "app")."""
+    log_seq(f"t{task}", n)
+    import _interpreters  # 3.14+: this runs only in InterpreterPoolExecutor tests
+
+    app_level = logging.getLevelName(logging.getLogger("app").getEffectiveLevel())
+    return os.getpid(), int(_interpreters.get_current()[0]), app_level
+
+
 def configure_and_log(worker_config: mplog.WorkerConfig, tag: str, n: int) -> int:
     """A bare child: configure logging by hand, then log a sequence."""
     mplog.configure_worker(worker_config)

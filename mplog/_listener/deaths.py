@@ -47,8 +47,9 @@ class Deaths:
         self._pending: list[tuple[float, Peer]] = []
 
     def watch(self, peer: Peer) -> None:
-        """Watch a local process for its exit, to read its status before it is reaped."""
-        if not self._local:
+        """Watch a local process for its exit, to read its status before it is reaped (not a
+        subinterpreter: its process's exit says nothing of its own end)."""
+        if not self._local or peer.interpreter:
             return
         try:
             pidfd = os.pidfd_open(peer.pid or 0)

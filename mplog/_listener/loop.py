@@ -166,7 +166,11 @@ class ListenerLoop:
 
     def _ended(self, peer: Peer) -> bool:
         """Whether ``peer`` will write nothing more: only its stream's contents remain."""
-        main = self._control is not None and peer.pid == self._control.pid
+        control = self._control
+        main = control is not None and (peer.pid, peer.interpreter) == (
+            control.pid,
+            control.interpreter,
+        )
         return peer.said_bye or peer.exited or main
 
     def _cut_off(
@@ -287,6 +291,7 @@ class ListenerLoop:
             self._counts["rejected"] += 1
             return False
         peer.pid = int(hello["pid"])
+        peer.interpreter = int(hello.get("interp", 0))
         peer.name = str(hello.get("name", "?"))
         peer.role = str(hello.get("role", "worker"))
         if peer.role == "control":

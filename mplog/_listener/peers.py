@@ -40,6 +40,9 @@ class Peer:
     sock: socket.socket
     reader: _protocol.FrameReader = field(default_factory=_protocol.FrameReader)
     pid: int | None = None
+    #: The process's (sub)interpreter: 0 for its main interpreter. The interpreters of an
+    #: ``InterpreterPoolExecutor`` share their process's pid, and each has its own stream.
+    interpreter: int = 0
     name: str = "?"
     role: str = ""
     received: int = 0
@@ -165,8 +168,10 @@ def _level_name(levelno: int) -> str:
 
 def totals(workers: Sequence[Peer], **listener_counts: int) -> dict[str, Any]:
     """``Listener.stats()``: the listener's own counts, sums over ``workers`` and, per
-    process (by pid), what it sent and what became of it."""
-    processes = {p.pid or 0: p.summary() for p in workers}
+    process (by pid) and per subinterpreter (by ``(pid, interpreter id)``), what it sent and
+    what became of it."""
+    processes = {p.pid or 0: p.summary() for p in workers if not p.interpreter}
+    interpreters = {(p.pid or 0, p.interpreter): p.summary() for p in workers if p.interpreter}
     return {
         "received": sum(p.received for p in workers),
         "written": sum(p.written for p in workers),
@@ -174,9 +179,10 @@ def totals(workers: Sequence[Peer], **listener_counts: int) -> dict[str, Any]:
         **listener_counts,
         "unread_records": sum(p.unread_records for p in workers),
         "unread_bytes": sum(p.unread_bytes for p in workers),
-        "workers_seen": len(processes),
+        "workers_seen": len(processes) + len(interpreters),
         "workers_dead": sum(1 for p in workers if (p.ended or "").startswith("died")),
         "processes": processes,
+        "interpreters": interpreters,
     }
 
 

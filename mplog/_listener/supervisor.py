@@ -227,12 +227,13 @@ class Listener:
         if "error" in reply:
             raise RuntimeError(f"the listener could not take the level change: {reply['error']}")
         return int(reply["workers_seen"]) - sum(
-            1 for p in reply["processes"].values() if p["state"] != "connected"
+            1 for _, p in _streams(reply) if p["state"] != "connected"
         )
 
     def stats(self) -> dict[str, Any]:
         """The listener's counts: records received, written and dropped, in total and per
-        process (by pid: name, levels, state), backlog bytes, workers seen and dead.
+        process (by pid: name, levels, state) and per subinterpreter (``"interpreters"``, by
+        ``(pid, interpreter id)``), backlog bytes, workers seen and dead.
 
         While running this asks the listener; after :meth:`stop` it returns the final counts.
         """
@@ -309,7 +310,7 @@ def _cut_off_notice(stats: dict[str, Any], timeout: float) -> str:
     """The one line that says what stop() left unread in processes still logging."""
     cut = [
         f"pid {pid} {p['name']}: {p['unread_records']}"
-        for pid, p in stats["processes"].items()
+        for pid, p in _streams(stats)
         if p["unread_bytes"]
     ]
     return (
@@ -318,6 +319,12 @@ def _cut_off_notice(stats: dict[str, Any], timeout: float) -> str:
         f"unread and not written ({'; '.join(cut)}); see Listener.stats()['processes']; to "
         "wait longer, pass stop(timeout=...) or end those processes before stop()\n"
     )
+
+
+def _streams(stats: dict[str, Any]) -> list[tuple[int, dict[str, Any]]]:
+    """(pid, counts) of every process and subinterpreter in ``stats``."""
+    processes = list(stats["processes"].items())
+    return processes + [(key[0], p) for key, p in stats.get("interpreters", {}).items()]
 
 
 def _unlink_quietly(path: str) -> None:

@@ -19,7 +19,7 @@ import socket
 import struct
 import sys
 
-from mplog import _protocol
+from mplog import _compat, _protocol
 from mplog._settings import Address
 
 #: No SIGPIPE if the listener is gone, even where a program restored its default action.
@@ -27,7 +27,8 @@ SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)
 
 
 def process_name() -> str:
-    """This process's name, also under the ``multiprocess`` package.
+    """This process's name, also under the ``multiprocess`` package; in a subinterpreter,
+    followed by ``/interp-<id>`` ("MainProcess/interp-3").
 
     ``LogRecord.processName`` only asks the standard library's ``multiprocessing``, which calls
     every child of a ``multiprocess`` pool "MainProcess".
@@ -38,8 +39,10 @@ def process_name() -> str:
         if module is not None:
             current: str = module.current_process().name
             if current != "MainProcess":
-                return current
-    return name
+                name = current
+                break
+    interpreter = _compat.interpreter_id()
+    return f"{name}/interp-{interpreter}" if interpreter else name
 
 
 def connect(
@@ -68,6 +71,7 @@ def connect(
         sock.connect(address)
         hello = {
             "pid": os.getpid(),
+            "interp": _compat.interpreter_id(),
             "name": process_name(),
             "role": role,
             "token": token,

@@ -158,7 +158,7 @@ class ShippingHandler(logging.Handler):
         self._process_name = process_name()
         _close_at_process_exit(self)
         if config.shipping.live_levels:
-            follow_levels(stream.sock)
+            follow_levels(stream.sock, self.say_goodbye)
         return stream
 
     def _report_drops(self, stream: Stream, *, wait: bool) -> None:

@@ -4,6 +4,10 @@ A child starts with the levels its parent had when the pool was made (carried in
 ``WorkerConfig``). Later changes made with ``Listener.set_level`` travel the other way on each
 process's connection: the listener pushes them, and a small reader thread per process applies
 them, so a pool picks up DEBUG for one subsystem without a restart.
+
+A subinterpreter (``InterpreterPoolExecutor``) refuses daemon threads, so there the reader is
+an ordinary thread, and the connection is closed (which ends it) before the interpreter joins
+its threads at its end: the reader never holds an interpreter's shutdown up.
 """
 
 from __future__ import annotations
@@ -11,9 +15,9 @@ from __future__ import annotations
 import logging
 import socket
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
-from mplog import _protocol
+from mplog import _compat, _protocol
 
 
 def capture_levels() -> tuple[int, tuple[tuple[str, int], ...]]:
@@ -34,12 +38,18 @@ def apply_levels(root_level: int, levels: Iterable[tuple[str, int]]) -> None:
         logging.getLogger(name or None).setLevel(level)
 
 
-def follow_levels(sock: socket.socket) -> threading.Thread:
-    """Start a daemon thread applying the level changes the listener sends on ``sock``.
+def follow_levels(sock: socket.socket, close: Callable[[], object]) -> threading.Thread | None:
+    """Start a thread applying the level changes the listener sends on ``sock``.
 
-    It ends with the connection (``shutdown`` wakes it; a forked child never has it).
+    It ends with the connection (``shutdown`` wakes it; a forked child never has it). Where
+    daemon threads are refused (a subinterpreter), ``close`` (which ends the connection) is
+    registered to run before the interpreter joins its threads; if it is already ending, no
+    thread is started and None is returned.
     """
-    thread = threading.Thread(target=_read_levels, args=(sock,), name="mplog-levels", daemon=True)
+    daemon = _compat.daemon_threads_allowed()
+    if not daemon and not _compat.before_thread_join(close):
+        return None
+    thread = threading.Thread(target=_read_levels, args=(sock,), name="mplog-levels", daemon=daemon)
     thread.start()
     return thread
 

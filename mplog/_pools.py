@@ -81,7 +81,7 @@ class _ConfiguredTarget:
         self.config = config
         self.target = Task(target, 0)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> object:
+    def __call__(self, /, *args: Any, **kwargs: Any) -> object:
         configure_worker(self.config)
         return self.target(*args, **kwargs)
 
@@ -92,8 +92,8 @@ def _executor_context(mp_context: Any) -> Any:
     # shared between processes through inheritance"), even without mplog. The executor's
     # tasks go through stdlib pickle either way, so the same start method from the standard
     # library behaves identically for the user.
-    if mp_context is None:
-        return multiprocessing.get_context()
+    if mp_context is None:  # the standard library picks (spawn for max_tasks_per_child)
+        return None
     if not type(mp_context).__module__.startswith("multiprocess."):
         return mp_context
     method = mp_context.get_start_method()
@@ -117,10 +117,13 @@ class ProcessPoolExecutor(concurrent.futures.ProcessPoolExecutor):
         listener: Listener | None = None,
         **kwargs: Any,
     ) -> None:
-        ctx = _executor_context(mp_context)
+        # The worker counter's context: the one the standard library will pick.
+        ctx = _executor_context(mp_context) or multiprocessing.get_context(
+            "spawn" if kwargs.get("max_tasks_per_child") is not None else None
+        )
         init = _worker_init(listener, ctx, initializer, initargs)
         self._mplog_task_ids = itertools.count()
-        super().__init__(max_workers, ctx, init, (), **kwargs)
+        super().__init__(max_workers, _executor_context(mp_context), init, (), **kwargs)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Submit ``fn(*args, **kwargs)`` as the next numbered task."""

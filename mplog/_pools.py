@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from mplog._client import WorkerConfig, active_config, announce_exits, configure_worker
 from mplog._context import set_worker_index
+from mplog._counter import WorkerCounter
 from mplog._tasks import MappedTask, Task
 
 if TYPE_CHECKING:
@@ -44,7 +45,7 @@ class _WorkerInit:
     def __init__(
         self,
         config: WorkerConfig,
-        counter: Any,
+        counter: WorkerCounter,
         initializer: Callable[..., object] | None,
         initargs: Iterable[Any],
     ) -> None:
@@ -57,21 +58,17 @@ class _WorkerInit:
 
     def __call__(self) -> None:
         configure_worker(self.config)
-        with self.counter.get_lock():
-            index = self.counter.value
-            self.counter.value += 1
-        set_worker_index(index)
+        set_worker_index(self.counter.take())
         if self.initializer is not None:
             self.initializer(*self.initargs)
 
 
 def _worker_init(
     listener: Listener | None,
-    ctx: Any,
     initializer: Callable[..., object] | None,
     initargs: Iterable[Any],
 ) -> _WorkerInit:
-    return _WorkerInit(worker_config_for(listener), ctx.Value("i", 0), initializer, initargs)
+    return _WorkerInit(worker_config_for(listener), WorkerCounter(), initializer, initargs)
 
 
 class _ConfiguredTarget:
@@ -117,11 +114,7 @@ class ProcessPoolExecutor(concurrent.futures.ProcessPoolExecutor):
         listener: Listener | None = None,
         **kwargs: Any,
     ) -> None:
-        # The worker counter's context: the one the standard library will pick.
-        ctx = _executor_context(mp_context) or multiprocessing.get_context(
-            "spawn" if kwargs.get("max_tasks_per_child") is not None else None
-        )
-        init = _worker_init(listener, ctx, initializer, initargs)
+        init = _worker_init(listener, initializer, initargs)
         self._mplog_task_ids = itertools.count()
         super().__init__(max_workers, _executor_context(mp_context), init, (), **kwargs)
 
@@ -213,7 +206,7 @@ def Pool(
     The pool is an instance of that library's ``Pool`` class; its tasks are numbered.
     """
     ctx = context if context is not None else multiprocessing.get_context()
-    init = _worker_init(listener, ctx, initializer, initargs)
+    init = _worker_init(listener, initializer, initargs)
     package = type(ctx).__module__.split(".")[0]
     pool: multiprocessing.pool.Pool = _pool_class(package)(
         processes, init, (), maxtasksperchild, context=ctx

@@ -1,11 +1,13 @@
 """The wrappers take the standard library's arguments and behave like its classes: keyword
 arguments of any name reach the task, the default context is chosen as the standard library
-chooses it."""
+chooses it, and an executor dropped without shutdown() still finishes its calls."""
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -71,3 +73,21 @@ def test_executor_max_tasks_per_child_without_context_uses_spawn(
     finally:
         shutdown_executor(executor)
     assert len(set(pids)) == 4, "each worker must end after its task"
+
+
+def test_executor_dropped_without_shutdown_finishes_its_calls(
+    ctx: Any, listen: Callable[..., mplog.Listener], log_path: Path
+) -> None:
+    """map(), then the executor is collected without shutdown(): every call completes, as
+    with the standard library, and workers that start after the collection still get their
+    index (their counter outlives the executor object)."""
+    listener = listen(fmt="%(worker_index)s %(message)s")
+    executor = mplog.ProcessPoolExecutor(3, mp_context=ctx)
+    results = executor.map(_workers.task_seq, range(6), [1] * 6, timeout=TIMEOUT)
+    del executor
+    gc.collect()
+    assert len(list(results)) == 6
+    listener.stop()
+    indexes = [line.split()[0] for line in log_path.read_text().splitlines() if " seq " in line]
+    assert len(indexes) == 6
+    assert set(indexes) <= {"0", "1", "2"}

@@ -72,11 +72,12 @@ def _worker_init(
 
 
 class _ConfiguredTarget:
-    """A Process target: configure logging, then run the user's target as a task."""
+    """A Process target: configure logging, then run the user's target (no pool task, so
+    its records carry no task fields)."""
 
     def __init__(self, config: WorkerConfig, target: Callable[..., object]) -> None:
         self.config = config
-        self.target = Task(target, 0)
+        self.target = target
 
     def __call__(self, /, *args: Any, **kwargs: Any) -> object:
         configure_worker(self.config)

@@ -46,7 +46,8 @@ class _InterpreterInit(_WorkerInit):
         initializer: Callable[..., object] | None,
         initargs: Iterable[Any],
     ) -> None:
-        super().__init__(config, itertools.count(), initializer, initargs)
+        super().__init__(config, None, initializer, initargs)
+        self.indices = itertools.count()
         self.path = tuple(sys.path)
 
     def take_index(self) -> int:
@@ -57,7 +58,7 @@ class _InterpreterInit(_WorkerInit):
         # Runs in main, once per interpreter the pool starts: each gets the next index.
         # Pickle rebuilds an object (the call below) before it unpickles its state, which
         # holds the user's initializer: that import then sees main's path.
-        state = {**self.__dict__, "counter": None, "index": next(self.counter)}
+        state = {**self.__dict__, "indices": None, "index": next(self.indices)}
         return (_with_main_path, (self.path,), state)
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from mplog import _compat
+from mplog._counter import WorkerCounter
 from mplog._settings import WorkerConfig
 from mplog._worker.context import set_worker_index
 from mplog._worker.handler import active_config, announce_exits, configure_worker
@@ -47,7 +48,7 @@ class _WorkerInit:
     def __init__(
         self,
         config: WorkerConfig,
-        counter: Any,
+        counter: WorkerCounter | None,
         initializer: Callable[..., object] | None,
         initargs: Iterable[Any],
     ) -> None:
@@ -65,30 +66,28 @@ class _WorkerInit:
             self.initializer(*self.initargs)
 
     def take_index(self) -> int:
-        """The next free worker index of the pool (from a shared counter)."""
-        with self.counter.get_lock():
-            index: int = self.counter.value
-            self.counter.value += 1
-        return index
+        """The next free worker index of the pool (from the pool's shared counter)."""
+        assert self.counter is not None, "an initializer without a counter gives its own"
+        return self.counter.take()
 
 
 def _worker_init(
     listener: Listener | None,
-    ctx: Any,
     initializer: Callable[..., object] | None,
     initargs: Iterable[Any],
 ) -> _WorkerInit:
-    return _WorkerInit(worker_config_for(listener), ctx.Value("i", 0), initializer, initargs)
+    return _WorkerInit(worker_config_for(listener), WorkerCounter(), initializer, initargs)
 
 
 class _ConfiguredTarget:
-    """A Process target: configure logging, then run the user's target as a task."""
+    """A Process target: configure logging, then run the user's target (no pool task, so
+    its records carry no task fields)."""
 
     def __init__(self, config: WorkerConfig, target: Callable[..., object]) -> None:
         self.config = config
-        self.target = Task(target, 0)
+        self.target = target
 
-    def __call__(self, *args: Any, **kwargs: Any) -> object:
+    def __call__(self, /, *args: Any, **kwargs: Any) -> object:
         configure_worker(self.config)
         return self.target(*args, **kwargs)
 
@@ -99,8 +98,8 @@ def _executor_context(mp_context: Any) -> Any:
     # shared between processes through inheritance"), even without mplog. The executor's
     # tasks go through stdlib pickle either way, so the same start method from the standard
     # library behaves identically for the user.
-    if mp_context is None:
-        return multiprocessing.get_context()
+    if mp_context is None:  # the standard library picks (spawn for max_tasks_per_child)
+        return None
     if not type(mp_context).__module__.startswith("multiprocess."):
         return mp_context
     method = mp_context.get_start_method()
@@ -124,10 +123,9 @@ class ProcessPoolExecutor(concurrent.futures.ProcessPoolExecutor):
         listener: Listener | None = None,
         **kwargs: Any,
     ) -> None:
-        ctx = _executor_context(mp_context)
-        init = _worker_init(listener, ctx, initializer, initargs)
+        init = _worker_init(listener, initializer, initargs)
         self._mplog_task_ids = itertools.count()
-        super().__init__(max_workers, ctx, init, (), **kwargs)
+        super().__init__(max_workers, _executor_context(mp_context), init, (), **kwargs)
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Submit ``fn(*args, **kwargs)`` as the next numbered task."""
@@ -235,7 +233,7 @@ def Pool(
     The pool is an instance of that library's ``Pool`` class; its tasks are numbered.
     """
     ctx = context if context is not None else multiprocessing.get_context()
-    init = _worker_init(listener, ctx, initializer, initargs)
+    init = _worker_init(listener, initializer, initargs)
     package = type(ctx).__module__.split(".")[0]
     pool: multiprocessing.pool.Pool = _pool_class(package)(
         processes, init, (), maxtasksperchild, context=ctx

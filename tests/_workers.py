@@ -167,6 +167,21 @@ def interpreter_task(task: int, n: int) -> tuple[int, int, str]:
     return os.getpid(), int(_interpreters.get_current()[0]), app_level
 
 
+def echo_call(*args: Any, **kwargs: Any) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """Return the arguments as received (keywords may be named self, fn, func, target...)."""
+    return args, kwargs
+
+
+def put_call(queue: Any, /, *args: Any, **kwargs: Any) -> None:
+    """Put the arguments as received into ``queue`` (a Process target's way to return)."""
+    queue.put((args, kwargs))
+
+
+def take_number(counter: Any, queue: Any) -> None:
+    """Take a number from a worker counter (mplog._counter) and put it into ``queue``."""
+    queue.put(counter.take())
+
+
 def configure_and_log(worker_config: mplog.WorkerConfig, tag: str, n: int) -> int:
     """A bare child: configure logging by hand, then log a sequence."""
     mplog.configure_worker(worker_config)

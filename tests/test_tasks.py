@@ -15,6 +15,7 @@ import mplog
 from mplog._worker import context as _context
 from mplog._worker.tasks import MappedTask, Task
 from tests import _workers
+from tests._helpers import join_process
 from tests.test_context import CTX_FMT, _lines
 
 
@@ -86,3 +87,17 @@ def test_worker_index_counts_replacement_workers(tmp_path: Path) -> None:
         pool.map(_workers.log_item, range(6), chunksize=1)
     indexes = sorted(int(f[1]) for f in _lines(path) if f[5].startswith("item"))
     assert indexes == list(range(6)), "six one-task workers must have indexes 0..5"
+
+
+def test_bare_process_records_have_no_pool_fields(tmp_path: Path, start_method: str) -> None:
+    """A bare mplog.Process runs no pool task: its records carry worker_index, task_id and
+    task_name as None, as records outside a pool task do."""
+    path = tmp_path / "process.log"
+    ctx = multiprocessing.get_context(start_method)
+    with mplog.setup_listener(path, level="INFO", fmt=CTX_FMT):
+        process = mplog.Process(target=_workers.log_item, args=(5,), context=ctx)
+        process.start()
+        join_process(process)
+        assert process.exitcode == 0
+    records = [fields for fields in _lines(path) if fields[5].startswith("item")]
+    assert [fields[1:5] for fields in records] == [["None", "None", "None", "r5"]]

@@ -26,7 +26,7 @@ class Task:
         self.task_id = task_id
         self.name = task_name(fn)
 
-    def __call__(self, *args: Any, **kwargs: Any) -> object:
+    def __call__(self, /, *args: Any, **kwargs: Any) -> object:
         with running_task(self.task_id, self.name):
             return self.fn(*args, **kwargs)
 

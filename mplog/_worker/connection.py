@@ -18,12 +18,16 @@ import select
 import socket
 import struct
 import sys
+from typing import Any
 
 from mplog import _compat, _protocol
 from mplog._settings import Address
+from mplog._worker.context import HOSTNAME
 
 #: No SIGPIPE if the listener is gone, even where a program restored its default action.
 SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)
+#: How long a network connection waits for the listener's challenge.
+CHALLENGE_TIMEOUT = 10.0
 
 
 def process_name() -> str:
@@ -52,13 +56,21 @@ def connect(
     *,
     block_timeout: float | None = None,
     buffer_bytes: int | None = None,
+    key: bytes | None = None,
 ) -> socket.socket:
     """Open a connection to the listener and introduce this process on it.
 
-    ``block_timeout`` becomes the kernel's send timeout (``SO_SNDTIMEO``): a blocking send
-    that makes no progress for that long fails, at no cost to sends that don't wait.
+    On a Unix socket (in a private directory) the hello carries the listener's token. Over
+    TCP the listener first sends a random challenge, and the hello carries the proof that
+    this process holds ``key`` (by default the token): HMAC-SHA256 of the challenge; neither
+    the key nor the token travels. ``block_timeout`` becomes the kernel's send timeout
+    (``SO_SNDTIMEO``): a blocking send that makes no progress for that long fails, at no cost
+    to sends that don't wait.
     """
-    family = socket.AF_INET if isinstance(address, tuple) else socket.AF_UNIX
+    target: Any = address
+    family: int = socket.AF_UNIX
+    if isinstance(address, tuple):
+        family, _, _, _, target = socket.getaddrinfo(*address, type=socket.SOCK_STREAM)[0]
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         if buffer_bytes is not None:
@@ -68,19 +80,53 @@ def connect(
             micros = int((block_timeout - seconds) * 1e6)
             timeval = struct.pack("ll", seconds, micros)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
-        sock.connect(address)
+        sock.connect(target)
         hello = {
             "pid": os.getpid(),
             "interp": _compat.interpreter_id(),
             "name": process_name(),
             "role": role,
-            "token": token,
+            "host": HOSTNAME,
         }
+        if family == socket.AF_UNIX:
+            hello["token"] = token
+        else:
+            challenge = _read_frame(sock, _protocol.KIND_CHALLENGE)
+            hello["auth"] = _protocol.answer(key or token.encode(), challenge)
         sock.sendall(_protocol.frame(_protocol.KIND_HELLO, _protocol.encode(hello)), SEND_FLAGS)
+        if family != socket.AF_UNIX:
+            _read_frame(sock, _protocol.KIND_WELCOME)
     except BaseException:
         sock.close()
         raise
     return sock
+
+
+def _read_frame(sock: socket.socket, kind: int) -> bytes:
+    """Read exactly one small frame of ``kind`` from the listener (its challenge, or its
+    welcome), and nothing after it: what follows belongs to the level reader."""
+    sock.settimeout(CHALLENGE_TIMEOUT)
+    try:
+        header = _receive_exactly(sock, _protocol.HEADER.size)
+        length, got = _protocol.HEADER.unpack(header)
+        if got != kind or length > 1024:
+            raise ConnectionError(f"the listener sent frame kind {got} where {kind} was due")
+        return _receive_exactly(sock, length)
+    finally:
+        sock.settimeout(None)
+
+
+def _receive_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ConnectionRefusedError(
+                "the listener closed the connection during the handshake: a wrong key, or "
+                "over its connection limit (see its log)"
+            )
+        data += chunk
+    return data
 
 
 _F_SETPIPE_SZ = 1031  # Linux fcntl; elsewhere the pipe keeps its default size
@@ -149,10 +195,17 @@ class Stream:
 
 
 def open_stream(
-    address: Address, token: str, *, block_timeout: float | None, buffer_bytes: int | None
+    address: Address,
+    token: str,
+    *,
+    block_timeout: float | None,
+    buffer_bytes: int | None,
+    key: bytes | None = None,
 ) -> Stream:
     """Connect as a logging process and open the stream its frames go into."""
-    sock = connect(address, token, "worker", block_timeout=block_timeout, buffer_bytes=buffer_bytes)
+    sock = connect(
+        address, token, "worker", block_timeout=block_timeout, buffer_bytes=buffer_bytes, key=key
+    )
     if sock.family != socket.AF_UNIX:
         return Stream(sock, None, block_timeout)
     reader, writer = os.pipe()

@@ -121,6 +121,11 @@ class ShippingHandler(logging.Handler):
         elif not stream.send_if_room(data):
             self._dropped[record.levelname] += 1
 
+    @property
+    def failure(self) -> str | None:
+        """Why this handler gave up on the listener (its records go to stderr), or None."""
+        return self._failure
+
     def connect(self) -> None:
         """Connect now rather than at the first record (for level changes to arrive)."""
         self.acquire()
@@ -154,6 +159,7 @@ class ShippingHandler(logging.Handler):
             config.token,
             block_timeout=config.shipping.block_timeout,
             buffer_bytes=config.shipping.buffer_bytes,
+            key=config.key,
         )
         self._process_name = process_name()
         _close_at_process_exit(self)

@@ -3,6 +3,7 @@ process that is not a child (a real separate process, with a pool of its own).""
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
@@ -242,3 +243,29 @@ def test_key_without_listen_is_an_error() -> None:
         mplog.setup_listener(console=True, key=KEY)
     with pytest.raises(ValueError, match="use listen="):
         mplog.setup_listener(console=True, address=("127.0.0.1", 0), listen="127.0.0.1:0")
+
+
+def test_a_record_over_the_frame_limit_goes_to_stderr_only(
+    log_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """A network sender never sends a frame the listener would cut it off for: a record over
+    1 MiB goes to its stderr, and the records after it still arrive."""
+    listener = mplog.setup_listener(log_path, fmt=FMT, level="INFO", listen="127.0.0.1:0", key=KEY)
+    assert listener.network_address is not None
+    mplog.connect(listener.network_address, key=KEY)
+    log = logging.getLogger("big")
+    log.info("seq net 0 0")
+    log.info("huge %s", "x" * (1 << 21))
+    log.info("seq net 1 1")
+    stats = listener.stop()
+    assert "huge xxx" in capfd.readouterr().err
+    assert sum(stats["network"].values()) == 0
+    check_sequences(read_lines(log_path), {"net": 2})
+
+
+def test_json_lines_carry_the_hostname(tmp_path: Path) -> None:
+    path = tmp_path / "app.jsonl"
+    with mplog.setup_listener(path, json=True, level="INFO"):
+        logging.getLogger("j").info("hello")
+    (line,) = path.read_text().splitlines()
+    assert json.loads(line)["hostname"] == HOSTNAME

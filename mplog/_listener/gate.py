@@ -121,6 +121,10 @@ class Gate:
             self.cut_off(peer, "timed_out", f"no valid hello in {self._network.handshake_timeout}s")
         return late
 
+    def handshaking(self) -> list[socket.socket]:
+        """The sockets whose data a network sender waits for: new connections, and hellos."""
+        return [self.server, *self._strangers]
+
     def next_due(self) -> float | None:
         """When the earliest handshake deadline passes, or None."""
         return min((due for _, due in self._strangers.values()), default=None)

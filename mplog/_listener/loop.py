@@ -141,12 +141,16 @@ class ListenerLoop(Stopping):
 
     def _pause(self) -> None:
         """Let records pile up in the kernel for _PAUSE; a request from the supervisor (a
-        stop, a level change) ends the pause at once."""
+        stop, a level change) ends the pause at once, and so does a network connection or
+        hello (a network sender waits for its challenge and its welcome)."""
         control = self._control
-        if control is None:
-            time.sleep(_PAUSE)
+        wake = [] if control is None else [control.sock]
+        if self._gate is not None:
+            wake += self._gate.handshaking()
+        if wake:
+            select.select(wake, [], [], _PAUSE)
         else:
-            select.select([control.sock], [], [], _PAUSE)
+            time.sleep(_PAUSE)
 
     def _timeout(self) -> float:
         dues = [self._deaths.next_due(), None if self._gate is None else self._gate.next_due()]

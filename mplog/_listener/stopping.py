@@ -77,9 +77,10 @@ class Stopping:
     def _ended(self, peer: Peer) -> bool:
         """Whether ``peer`` will write nothing more: only its stream's contents remain."""
         control = self._control
-        main = control is not None and (peer.pid, peer.interpreter) == (
+        main = control is not None and (peer.pid, peer.interpreter, peer.host) == (
             control.pid,
             control.interpreter,
+            control.host,
         )
         return peer.said_bye or peer.exited or main
 

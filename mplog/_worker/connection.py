@@ -21,13 +21,16 @@ import sys
 from typing import Any
 
 from mplog import _compat, _protocol
-from mplog._settings import Address
+from mplog._settings import MAX_FRAME, Address
 from mplog._worker.context import HOSTNAME
 
 #: No SIGPIPE if the listener is gone, even where a program restored its default action.
 SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)
-#: How long a network connection waits for the listener's challenge.
-CHALLENGE_TIMEOUT = 10.0
+#: How long a network connection waits for each step of the listener's handshake, when the
+#: process sets no ``block_timeout`` (the listener answers between two rounds of records).
+HANDSHAKE_TIMEOUT = 60.0
+#: The largest frame the listener takes over the network (header included).
+_NETWORK_FRAME = _protocol.HEADER.size + MAX_FRAME
 
 
 def process_name() -> str:
@@ -80,6 +83,8 @@ def connect(
             micros = int((block_timeout - seconds) * 1e6)
             timeval = struct.pack("ll", seconds, micros)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
+        if family != socket.AF_UNIX:  # each record leaves at once, not after an ACK
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.connect(target)
         hello = {
             "pid": os.getpid(),
@@ -91,21 +96,21 @@ def connect(
         if family == socket.AF_UNIX:
             hello["token"] = token
         else:
-            challenge = _read_frame(sock, _protocol.KIND_CHALLENGE)
+            challenge = _read_frame(sock, _protocol.KIND_CHALLENGE, block_timeout)
             hello["auth"] = _protocol.answer(key or token.encode(), challenge)
         sock.sendall(_protocol.frame(_protocol.KIND_HELLO, _protocol.encode(hello)), SEND_FLAGS)
         if family != socket.AF_UNIX:
-            _read_frame(sock, _protocol.KIND_WELCOME)
+            _read_frame(sock, _protocol.KIND_WELCOME, block_timeout)
     except BaseException:
         sock.close()
         raise
     return sock
 
 
-def _read_frame(sock: socket.socket, kind: int) -> bytes:
+def _read_frame(sock: socket.socket, kind: int, timeout: float | None) -> bytes:
     """Read exactly one small frame of ``kind`` from the listener (its challenge, or its
     welcome), and nothing after it: what follows belongs to the level reader."""
-    sock.settimeout(CHALLENGE_TIMEOUT)
+    sock.settimeout(timeout or HANDSHAKE_TIMEOUT)
     try:
         header = _receive_exactly(sock, _protocol.HEADER.size)
         length, got = _protocol.HEADER.unpack(header)
@@ -148,6 +153,7 @@ class Stream:
     def send(self, data: bytes) -> None:
         """Write all of ``data``, waiting for room; BlockingIOError after ``block_timeout``."""
         if self._pipe is None:
+            _check_size(data)
             self.sock.sendall(data, SEND_FLAGS)  # SO_SNDTIMEO bounds the wait
             return
         try:
@@ -173,6 +179,7 @@ class Stream:
         """Write ``data`` if the stream has room for its start; never leave half a frame."""
         try:
             if self._pipe is None:
+                _check_size(data)
                 written = self.sock.send(data, SEND_FLAGS | socket.MSG_DONTWAIT)
             else:
                 written = os.write(self._pipe, data)
@@ -192,6 +199,14 @@ class Stream:
             with contextlib.suppress(OSError):
                 self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
+
+
+def _check_size(data: bytes) -> None:
+    """Over TCP, refuse a frame the listener would refuse (and cut the connection for)."""
+    if len(data) > _NETWORK_FRAME:
+        raise _protocol.FrameTooLarge(
+            f"a record of {len(data)} bytes, over the network limit of {MAX_FRAME}"
+        )
 
 
 def open_stream(

@@ -93,6 +93,8 @@ class ShippingHandler(logging.Handler):
                     return
                 except OSError as exc:
                     self._give_up(self._reason(exc))
+                except _protocol.FrameTooLarge:  # over TCP: this record only, to stderr
+                    pass
             self.fallback(record)
         except Exception:
             self.handleError(record)

@@ -244,7 +244,9 @@ class FrameReader:
     """Split a byte stream into frames; keeps a partial frame until the rest arrives."""
 
     def __init__(self, max_frame: int | None = None) -> None:
-        self._max_frame = max_frame
+        #: The largest frame body taken (None: any); a longer one raises FrameTooLarge
+        #: before it is buffered.
+        self.max_frame = max_frame
         self._partial = bytearray()
         self._needed = 0  # bytes the partial frame needs before it is worth parsing again
 
@@ -314,9 +316,9 @@ class FrameReader:
         )
         # Checked here, once per read, not per frame: a complete frame is no larger than the
         # read that brought it; only an incomplete one would be buffered.
-        if self._max_frame is not None and needed > HEADER.size + self._max_frame:
+        if self.max_frame is not None and needed > HEADER.size + self.max_frame:
             raise FrameTooLarge(
-                f"a frame of {needed - HEADER.size} bytes, over the limit of {self._max_frame}"
+                f"a frame of {needed - HEADER.size} bytes, over the limit of {self.max_frame}"
             )
         self._partial[:] = rest
         self._needed = needed

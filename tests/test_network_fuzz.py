@@ -12,6 +12,7 @@ import random
 import socket
 import struct
 import threading
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -115,46 +116,52 @@ class _Hostiles:
         self.address = address
         self.seed = seed
         self.frames = 0
+        self.errors: Counter[str] = Counter()
+        self.refused = 0
         self._lock = threading.Lock()
 
-    def _burst(self, rng: random.Random, valid: list[bytes]) -> bytes:
-        burst = [_mutate(rng, rng.choice(valid)) for _ in range(60)]
-        with self._lock:
-            self.frames += len(burst)
-        return b"".join(burst)
-
     def run(self, kind: str, connections: int) -> None:
+        """Make ``connections`` hostile connections the listener admits (it sent them its
+        challenge); those it refuses over its limits are tried again."""
         rng = random.Random(f"{self.seed}-{kind}")
         valid = _valid_frames(rng)
-        for _ in range(connections):
+        admitted = attempts = 0
+        while admitted < connections and attempts < 50 * connections:
+            attempts += 1
             try:
                 with socket.create_connection(self.address, timeout=TIMEOUT) as sock:
-                    if kind == "garbage":  # no hello at all
-                        sock.sendall(self._burst(rng, valid))
-                    elif kind == "wrong key":
-                        challenge = _challenge(sock)
-                        hello = {
-                            "pid": 1,
-                            "role": "worker",
-                            "auth": _protocol.answer(b"no", challenge),
-                        }
-                        sock.sendall(_hello(hello) + self._burst(rng, valid))
-                    else:  # holds the key, then sends malformed and oversized frames
+                    challenge = _challenge(sock)
+                    admitted += 1
+                    burst = [_mutate(rng, rng.choice(valid)) for _ in range(60)]
+                    with self._lock:
+                        self.frames += len(burst)
+                    if kind == "wrong key":
+                        hello = {"pid": 1, "role": "worker"}
+                        hello["auth"] = _protocol.answer(b"not the key", challenge)
+                        burst.insert(0, _hello(hello))
+                    elif kind == "key holder":  # then malformed and oversized frames
                         hello = {"pid": 2, "role": "worker", "host": "evil", "name": "e"}
-                        hello["auth"] = _protocol.answer(KEY, _challenge(sock))
-                        sock.sendall(_hello(hello) + self._burst(rng, valid))
+                        hello["auth"] = _protocol.answer(KEY, challenge)
+                        burst.insert(0, _hello(hello))
+                    sock.sendall(b"".join(burst))
                     sock.shutdown(socket.SHUT_WR)  # a frame cut short is then torn
                     _until_closed(sock)
-            except OSError:  # cut off mid-send: what the listener should do
-                continue
+            except _Refused:
+                self.refused += 1
+            except OSError as exc:  # cut off mid-send: what the listener should do
+                self.errors[type(exc).__name__] += 1
+
+
+class _Refused(Exception):
+    """The listener closed a connection before its challenge (over its limits)."""
 
 
 def _challenge(sock: socket.socket) -> bytes:
     data = b""
     while len(data) < 37:
         chunk = sock.recv(37 - len(data))
-        if not chunk:  # refused over the limit
-            raise ConnectionError("the listener closed before its challenge")
+        if not chunk:
+            raise _Refused
         data += chunk
     return data[5:]
 
@@ -214,7 +221,7 @@ def test_a_listener_under_attack_keeps_every_legitimate_record(log_path: Path) -
     legit = [parse_line(line) for line in text if "|legit|" in line and "seq legit" in line]
     check_sequences(legit, {"legit": 3000}, by="processName")
     counts = stats["network"]
-    assert all(counts[reason] > 0 for reason in counts), counts
+    assert all(counts[reason] > 0 for reason in counts), (str(counts), hostiles.errors)
     assert hostiles.frames >= 100_000
     notices = [line for line in text if "|network connection from" in line]
     assert len(notices) < sum(counts.values()) / 4  # rate-limited
@@ -256,3 +263,20 @@ def test_an_oversized_frame_is_cut_off_before_it_is_buffered(size: int, log_path
         _until_closed(sock)
     stats = listener.stop()
     assert stats["network"]["oversized"] == 1
+
+
+def test_a_stranger_may_send_only_a_small_hello(log_path: Path) -> None:
+    """Before the key is proven, a hello over 4 KiB is refused, even one that arrives whole
+    in one read (the key is checked only after the hello is decoded)."""
+    listener = mplog.setup_listener(log_path, fmt=FMT, listen="127.0.0.1:0", key=KEY)
+    address = listener.network_address
+    assert address is not None
+    with socket.create_connection(address, timeout=TIMEOUT) as sock:
+        challenge = _challenge(sock)
+        hello = {"pid": 1, "role": "worker", "name": "n" * 10_000}
+        hello["auth"] = _protocol.answer(KEY, challenge)
+        sock.sendall(_hello(hello))
+        _until_closed(sock)
+    stats = listener.stop()
+    assert stats["network"]["oversized"] == 1
+    assert not stats["processes"]  # it never became a sender

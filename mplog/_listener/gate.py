@@ -74,14 +74,13 @@ class Gate:
         ):
             self._refuse(sock, "over_limit", "too many connections")
             return None
-        sock.setblocking(False)
         peer = Peer(sock, reader=_protocol.FrameReader(self._network.max_frame))
-        peer.remote = sock.getpeername()[0]
         peer.challenge = secrets.token_bytes(32)
         peer.lines = self._control
         try:
+            peer.remote = str(sock.getpeername()[0])
             sock.send(_protocol.frame(_protocol.KIND_CHALLENGE, peer.challenge))
-        except OSError:
+        except OSError:  # gone already
             sock.close()
             return None
         self._open += 1

@@ -216,7 +216,8 @@ class ListenerLoop(Stopping):
             return self._on_frame(peer, kind, body)
         except Exception as exc:  # from the network: whatever it is, cut that sender off
             if peer.remote is not None:
-                self._reject(peer, f"{type(exc).__name__}: {exc}")
+                oversized = isinstance(exc, _protocol.FrameTooLarge)
+                self._reject(peer, str(exc), "oversized" if oversized else "malformed")
                 return False
             if not isinstance(exc, (ValueError, EOFError, TypeError, KeyError)):
                 raise
@@ -228,15 +229,18 @@ class ListenerLoop(Stopping):
             )
             return False
 
-    def _reject(self, peer: Peer, why: str) -> None:
+    def _reject(self, peer: Peer, why: str, reason: str = "malformed") -> None:
         """Count a frame the listener does not accept (for a network sender, say why)."""
         if self._gate is not None and peer.remote is not None:
-            self._gate.cut_off(peer, "malformed", why)
+            self._gate.cut_off(peer, reason, why)
         else:
             self._counts["rejected"] += 1
 
     def _on_frame(self, peer: Peer, kind: int, body: bytes) -> bool:
         decode = _protocol.decode if peer.remote is None else untrusted.decode
+        if peer.remote is not None:  # a frame complete in one read escaped the reader's check
+            limit = untrusted.MAX_HELLO if peer.pid is None else peer.reader.max_frame
+            untrusted.check_size(body, limit)
         if kind == _protocol.KIND_RECORD and peer.pid is not None:
             fields = decode(body) if peer.remote is None else untrusted.record_fields(body)
             self._on_record(peer, fields)

@@ -27,6 +27,8 @@ _FIXED = {ord("N"): 0, ord("F"): 0, ord("T"): 0, ord("i"): 4, ord("g"): 8}
 _SIZED = frozenset(b"suatA")  # int32 length, then that many bytes
 _SHORT = frozenset(b"zZ")  # one-byte length
 _CONTAINERS = frozenset(b"([{)")
+#: The largest hello a stranger may send (bytes): it is decoded before the key is checked.
+MAX_HELLO = 4096
 #: Standard record attributes that handlers and formatters use as numbers.
 _NUMBERS = ("levelno", "lineno", "created", "msecs", "relativeCreated")
 
@@ -110,6 +112,12 @@ def _length(body: bytes, pos: int) -> int:
     if size < 0:
         raise ValueError("a negative length")
     return int(size)
+
+
+def check_size(body: bytes, limit: int | None) -> None:
+    """Raise FrameTooLarge if ``body`` is over ``limit`` bytes."""
+    if limit is not None and len(body) > limit:
+        raise _protocol.FrameTooLarge(f"a frame of {len(body)} bytes, over the limit of {limit}")
 
 
 def decode(body: bytes) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from mplog._connect import connect
     from mplog._interpreters import InterpreterPoolExecutor
     from mplog._listener.supervisor import Listener
     from mplog._pools import Pool, Process, ProcessPoolExecutor
@@ -37,6 +38,7 @@ __all__ = [
     "ShippingHandler",
     "WorkerConfig",
     "configure_worker",
+    "connect",
     "context",
     "setup_listener",
 ]
@@ -54,6 +56,7 @@ _HOMES = {
     "Shipping": "mplog._settings",
     "WorkerConfig": "mplog._settings",
     "configure_worker": "mplog._worker.handler",
+    "connect": "mplog._connect",
     "context": "mplog._worker.context",
     "setup_listener": "mplog._setup",
 }

@@ -14,6 +14,8 @@ objects) is rendered to text *in the process that logged*, so that:
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import hmac
 import logging
 import marshal
 import struct
@@ -51,7 +53,13 @@ KIND_PIPE = 10
 KIND_PROGRESS = 11
 #: A process reports the records it dropped since its last report, per level name.
 KIND_DROPPED = 12
+#: The listener's first frame on a network connection: a random challenge the sender answers
+#: in its hello with :func:`answer` (the key itself never travels).
+KIND_CHALLENGE = 13
+#: The listener's answer to a network hello that proved the key (a refused one is closed).
+KIND_WELCOME = 14
 LINE_LEVEL = struct.Struct("!H")
+_ANSWER_PREFIX = b"mplog-hello-v1:"
 _LINE_HEADER = struct.Struct("!IBH")
 #: Bytes before a line's text in its frame.
 LINE_HEADER_SIZE = _LINE_HEADER.size
@@ -79,6 +87,15 @@ def decode(body: bytes) -> dict[str, Any]:
     if not isinstance(obj, dict):
         raise ValueError(f"expected a dict in the frame body, got {type(obj).__name__}")
     return obj
+
+
+def answer(key: bytes, challenge: bytes) -> str:
+    """The proof that a sender holds ``key``: HMAC-SHA256 of the listener's challenge."""
+    return hmac.new(key, _ANSWER_PREFIX + challenge, hashlib.sha256).hexdigest()
+
+
+class FrameTooLarge(ValueError):
+    """A frame announced a length over the reader's limit."""
 
 
 def safe_repr(value: object) -> str:
@@ -226,7 +243,10 @@ Frame = tuple[int, bytes]
 class FrameReader:
     """Split a byte stream into frames; keeps a partial frame until the rest arrives."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_frame: int | None = None) -> None:
+        #: The largest frame body taken (None: any); a longer one raises FrameTooLarge
+        #: before it is buffered.
+        self.max_frame = max_frame
         self._partial = bytearray()
         self._needed = 0  # bytes the partial frame needs before it is worth parsing again
 
@@ -291,7 +311,14 @@ class FrameReader:
         return buffer
 
     def _keep(self, rest: bytes) -> None:
-        self._partial[:] = rest
-        self._needed = (
+        needed = (
             HEADER.size + HEADER.unpack_from(rest)[0] if len(rest) >= HEADER.size else HEADER.size
         )
+        # Checked here, once per read, not per frame: a complete frame is no larger than the
+        # read that brought it; only an incomplete one would be buffered.
+        if self.max_frame is not None and needed > HEADER.size + self.max_frame:
+            raise FrameTooLarge(
+                f"a frame of {needed - HEADER.size} bytes, over the limit of {self.max_frame}"
+            )
+        self._partial[:] = rest
+        self._needed = needed

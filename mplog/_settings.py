@@ -9,7 +9,10 @@ Both sides of the pipe import this module, so it imports neither.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
+import os
+import stat
 from dataclasses import dataclass, field, replace
 from typing import cast
 
@@ -19,7 +22,7 @@ DEFAULT_FORMAT = "%(asctime)s %(processName)s[%(process)d] %(name)s %(levelname)
 #: The record attribute carrying a structured exception summary (for JSON and trackers).
 EXC_FIELD = "mplog_exc"
 #: The fields mplog stamps on every record besides the user's own ``context()`` fields.
-POOL_FIELDS = ("worker_index", "task_id", "task_name")
+POOL_FIELDS = ("worker_index", "task_id", "task_name", "hostname")
 #: Attributes a LogRecord has of its own (or gets from a formatter, or from mplog): anything
 #: else on a record is an ``extra=`` or context field.
 STANDARD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {
@@ -27,6 +30,11 @@ STANDARD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {
     "asctime",
     EXC_FIELD,
 }
+
+#: The environment variable a network key is read from when no key is given.
+KEY_ENV = "MPLOG_KEY"
+#: The largest frame a network sender may send (bytes, header excluded): see FrameReader.
+MAX_FRAME = 1 << 20
 
 Address = str | tuple[str, int]
 LineFormat = tuple[str, str | None, str]
@@ -104,7 +112,113 @@ class WorkerConfig:
     levels: tuple[tuple[str, int], ...] = ()
     shipping: Shipping = field(default_factory=Shipping)
     line_format: LineFormat | None = None
+    #: The shared key a network (TCP) connection proves it holds (None: the token).
+    key: bytes | None = field(default=None, repr=False)
 
     def with_levels(self, root_level: int, levels: tuple[tuple[str, int], ...]) -> WorkerConfig:
         """A copy carrying these logger levels."""
         return replace(self, root_level=root_level, levels=levels)
+
+
+@dataclass(frozen=True)
+class Network:
+    """Where remote senders connect (``listen=``), the key they must prove they hold, and
+    the limits that keep hostile connections from harming the listener."""
+
+    host: str
+    port: int
+    #: None: the listener's random token (only on a loopback address).
+    key: bytes | None = field(default=None, repr=False)
+    handshake_timeout: float = 5.0
+    max_connections: int = 256
+    max_unauthenticated: int = 32
+    max_frame: int = MAX_FRAME
+
+    @property
+    def loopback(self) -> bool:
+        """Whether only this machine can connect."""
+        return is_loopback(self.host)
+
+    @classmethod
+    def parse(
+        cls,
+        listen: str | tuple[str, int],
+        key: bytes | str | None = None,
+        key_env: str | None = None,
+        key_file: str | os.PathLike[str] | None = None,
+    ) -> Network:
+        """``setup_listener(listen=..., key=...)``, checked: a key is required unless only
+        this machine can connect."""
+        host, port = parse_address(listen)
+        secret = load_key(key, key_env, key_file)
+        if secret is None and not is_loopback(host):
+            raise ValueError(
+                f"listen={listen!r} accepts connections from other machines, so it needs a "
+                f"key every sender must prove it holds: pass key=, key_env= or key_file=, or "
+                f"set {KEY_ENV} (or listen on 127.0.0.1 / [::1])"
+            )
+        return cls(host, port, secret)
+
+
+def parse_address(address: str | tuple[str, int]) -> tuple[str, int]:
+    """``(host, port)`` from ``"host:port"``, ``"[::1]:port"`` or a tuple; a clear error
+    otherwise."""
+    if isinstance(address, tuple):
+        host, port = address
+    else:
+        host, sep, port_text = address.rpartition(":")
+        if not sep or not port_text.isdigit():
+            raise ValueError(
+                f"network address {address!r} needs a port: 'host:port', '[::1]:port' "
+                "(port 0 picks a free one)"
+            )
+        host, port = host.removeprefix("[").removesuffix("]"), int(port_text)
+    if not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"port must be 0 to 65535, got {port!r}")
+    return str(host), port
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is this machine's loopback."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_key(
+    key: bytes | str | None = None,
+    key_env: str | None = None,
+    key_file: str | os.PathLike[str] | None = None,
+) -> bytes | None:
+    """The network key from ``key=``, the ``key_env`` variable, a ``key_file`` (readable by
+    its owner only), or else the ``MPLOG_KEY`` variable; None when there is none."""
+    sources = (("key", key), ("key_env", key_env), ("key_file", key_file))
+    given = [name for name, value in sources if value is not None]
+    if len(given) > 1:
+        raise ValueError(f"give one source of the key, not {' and '.join(given)}")
+    if key_file is not None:
+        mode = os.stat(key_file).st_mode
+        if mode & (stat.S_IRWXG | stat.S_IRWXO):
+            raise PermissionError(
+                f"the key file {os.fspath(key_file)!r} can be read by others "
+                f"(mode {stat.filemode(mode)}): run chmod 600 on it"
+            )
+        with open(key_file, "rb") as f:
+            key = f.read().strip()
+    elif key is None:
+        name = key_env or KEY_ENV
+        key = os.environ.get(name)
+        if key is None and key_env is not None:
+            raise ValueError(f"the environment variable {key_env} (key_env=) is not set")
+    if key is None:
+        return None
+    data = key.encode() if isinstance(key, str) else bytes(key)
+    if len(data) < 16:
+        raise ValueError(
+            "the network key is too short: use at least 16 bytes, e.g. "
+            "python -c 'import secrets; print(secrets.token_hex(32))'"
+        )
+    return data

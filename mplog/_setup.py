@@ -19,7 +19,7 @@ from mplog._outputs.destinations import (
     load_config_file,
 )
 from mplog._outputs.schedule import Rotation
-from mplog._settings import DEFAULT_FORMAT, Address, Shipping, to_level
+from mplog._settings import DEFAULT_FORMAT, Address, Network, Shipping, to_level
 
 
 def setup_listener(
@@ -49,6 +49,10 @@ def setup_listener(
     block_timeout: float | None = 60.0,
     buffer_bytes: int | None = None,
     live_levels: bool = True,
+    listen: str | tuple[str, int] | None = None,
+    key: bytes | str | None = None,
+    key_env: str | None = None,
+    key_file: str | os.PathLike[str] | None = None,
 ) -> Listener:
     """Start a listener that writes every process's records to one destination.
 
@@ -76,12 +80,30 @@ def setup_listener(
     process's records to stderr instead. ``live_levels`` (default True) lets
     :meth:`Listener.set_level` reach running workers; it costs one small reader thread per
     worker (turn it off if workers fork children of their own and must stay single-threaded).
+
+    ``listen="host:port"`` (``"[::1]:port"`` for IPv6; port 0 picks a free one, see
+    :attr:`Listener.network_address`) also accepts processes of other machines, which log
+    into it with :func:`mplog.connect`; local children still use the private socket. Each
+    must prove it holds the shared key (an HMAC challenge; the key never travels): ``key``,
+    the ``key_env`` environment variable, a ``key_file`` readable by its owner only, or else
+    ``MPLOG_KEY``. A key is required unless ``listen`` is a loopback address (then, without
+    one, the key is the listener's token, ``worker_config.token``).
     Returns the started :class:`Listener`.
     """
     file_options = {
         "rotation": _rotation(rotate, when, interval, utc, keep, keep_days, compress),
         "json": json,
     }
+    network = None
+    if listen is not None:
+        if isinstance(address, tuple):
+            raise ValueError(
+                "address=(host, port) already makes every process log over TCP; use listen= "
+                "for remote senders and leave address= to its default (a private Unix socket)"
+            )
+        network = Network.parse(listen, key, key_env, key_file)
+    elif (key, key_env, key_file) != (None, None, None):
+        raise ValueError("key=, key_env= and key_file= are for listen=: add listen='host:port'")
     destination = _destination(
         filename, handlers, config, console, (fmt, datefmt, style), file_options, mode
     )
@@ -93,6 +115,7 @@ def setup_listener(
         mp_context=mp_context,
         stop_timeout=stop_timeout,
         shipping=Shipping(on_full, keep_level, block_timeout, buffer_bytes, live_levels),
+        network=network,
     )
     return listener.start()
 

@@ -180,3 +180,23 @@ def test_example_without_directory_uses_a_temp_dir() -> None:
         assert path.parent.name.startswith("mplog-example-")
     finally:
         shutil.rmtree(path.parent)
+
+
+def test_network(tmp_path: Path) -> None:
+    """A separate program logs into a listen= listener with mplog.connect, and so does its
+    pool; every line says which host it came from."""
+    result = run_example("network.py", str(tmp_path))
+    path = tmp_path / "network.log"
+    assert f"wrote {path} (8 lines)" in result.stdout
+    line = re.compile(
+        r"^(?P<host>\S+) (?P<process>\S+)\[(?P<pid>\d+)\] (?P<name>\S+) \w+ (?P<message>.*)$"
+    )
+    lines = parse(path, line)
+    assert len({r["host"] for r in lines}) == 1
+    assert Counter(r["name"] for r in lines) == {
+        "example.listener": 2,
+        "example.sender": 2,
+        "example.sender.task": 4,
+    }
+    assert lines[-1]["message"] == "network connections cut off: 0"
+    assert "squares: [0, 1, 4, 9]" in {r["message"] for r in lines}

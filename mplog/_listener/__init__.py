@@ -9,6 +9,9 @@
         |                          mplog._protocol.FrameReader -> runs of lines, records
         |  peers.Peer: one per process (its stream, counts, what stop() left unread)
         |  deaths.Deaths: a stream that ends without goodbye (exitstatus: how it ended)
+        |  stopping.Stopping: the drain after STOP, cutting off who still logs
+        |  gate.Gate (listen=): network senders prove the key (HMAC challenge), within
+        |  limits; untrusted: their frames checked before marshal reads them
         v
     mplog._outputs.Router          the real handlers, written by this loop only
 

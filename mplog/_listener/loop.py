@@ -35,6 +35,7 @@ learns a writer is gone.
 from __future__ import annotations
 
 import contextlib
+import functools
 import hmac
 import logging
 import select
@@ -42,12 +43,14 @@ import selectors
 import socket
 import time
 from collections import Counter
-from collections.abc import Sequence
 from typing import Any
 
 from mplog import _protocol
+from mplog._listener import untrusted
 from mplog._listener.deaths import Deaths
+from mplog._listener.gate import Gate
 from mplog._listener.peers import Peer, totals
+from mplog._listener.stopping import CHECK_IN, Stopping
 from mplog._outputs.router import Router
 from mplog._worker.context import stamp
 
@@ -58,12 +61,13 @@ _RECV_SIZE = 1 << 18
 #: At 200,000 records/s a pause lets ~120 KB pile up, far below a pipe's 1 MiB.
 _SMALL_ROUND = 1 << 16
 _PAUSE = 0.005
-#: In a long round (slow handlers), how often the loop serves the supervisor's requests.
-_CHECK_IN = 0.2
 
 
-class ListenerLoop:
+class ListenerLoop(Stopping):
     """Accept connections on ``server`` and hand every record to ``router``.
+
+    ``server`` is the local socket (None: only ``gate``'s network socket, for
+    ``address=(host, port)``); ``gate`` admits network senders that prove the key.
 
     Runs until the controller sends STOP (or its connection ends), then drains (see
     :meth:`_drain`: every record of a process that has ended is handled; processes still
@@ -73,9 +77,16 @@ class ListenerLoop:
     """
 
     def __init__(
-        self, server: socket.socket, token: str, router: Router, *, linger: float = 0.2
+        self,
+        server: socket.socket | None,
+        token: str,
+        router: Router,
+        *,
+        linger: float = 0.2,
+        gate: Gate | None = None,
     ) -> None:
         self._server = server
+        self._gate = gate
         self._token = token
         self._router = router
         self._linger = linger
@@ -88,12 +99,17 @@ class ListenerLoop:
         self._counts: Counter[str] = Counter()
         self._levels: dict[str, int] = {}
         self._workers: list[Peer] = []
-        self._deaths = Deaths(self._selector, self._report, local=server.family == socket.AF_UNIX)
+        self._deaths = Deaths(self._selector, self._report, local=server is not None)
+        if gate is not None:
+            gate.report = functools.partial(self._report, logging.WARNING)
 
     def run(self) -> None:
         """Serve until stopped, drain, then close the handlers and reply (always)."""
-        self._server.setblocking(False)
-        self._selector.register(self._server, selectors.EVENT_READ, None)
+        for server, data in ((self._server, None), (self._gate, self._gate)):
+            sock = server.server if isinstance(server, Gate) else server
+            if sock is not None:
+                sock.setblocking(False)
+                self._selector.register(sock, selectors.EVENT_READ, data)
         try:
             while self._deadline is None:
                 self._round(self._timeout())
@@ -107,88 +123,52 @@ class ListenerLoop:
         """Wait up to ``timeout`` s for events and handle them; return how many came."""
         self._round_bytes = 0
         events = self._selector.select(timeout)
-        self._next_check_in = time.monotonic() + _CHECK_IN
+        self._next_check_in = time.monotonic() + CHECK_IN
         for key, _ in events:
             if key.data is None:
                 self._accept()
             elif isinstance(key.data, Peer):
                 self._read(key.data)
+            elif isinstance(key.data, Gate):
+                self._accept(key.data)
             else:
                 self._deaths.exited(key.data)
         self._deaths.settle()
+        if self._gate is not None:
+            for peer in self._gate.overdue():
+                self._close(peer, ended="cut off: no valid hello in time")
         return len(events)
 
     def _pause(self) -> None:
         """Let records pile up in the kernel for _PAUSE; a request from the supervisor (a
-        stop, a level change) ends the pause at once."""
+        stop, a level change) ends the pause at once, and so does a network connection or
+        hello (a network sender waits for its challenge and its welcome)."""
         control = self._control
-        if control is None:
-            time.sleep(_PAUSE)
+        wake = [] if control is None else [control.sock]
+        if self._gate is not None:
+            wake += self._gate.handshaking()
+        if wake:
+            select.select(wake, [], [], _PAUSE)
         else:
-            select.select([control.sock], [], [], _PAUSE)
+            time.sleep(_PAUSE)
 
     def _timeout(self) -> float:
-        due = self._deaths.next_due()
+        dues = [self._deaths.next_due(), None if self._gate is None else self._gate.next_due()]
+        due = min((d for d in dues if d is not None), default=None)
         return 1.0 if due is None else max(0.0, min(1.0, due - time.monotonic()))
 
-    def _drain(self) -> None:
-        """After STOP: read until nothing more is owed (``_shutdown`` closes what is left).
-
-        A process that has ended (it exited, said goodbye, or is main, which closed its
-        stream before asking to stop) is read to the end of its stream however long its
-        records take to handle: what it wrote is finite and owed. A process still alive is
-        read until it has been idle for ``linger`` seconds, or until the deadline; then it
-        is cut off and what it left unread is counted. Idleness is measured from when its
-        last data was *handled*, and only once no stream has anything to read, so a round of
-        slow handlers never passes for silence.
-        """
-        assert self._deadline is not None
-        while True:
-            self._accept()
-            live = [p for p in self._open_workers() if not self._ended(p)]
-            now = time.monotonic()
-            if live and now >= self._deadline:
-                for peer in live:
-                    self._cut_off(peer)
-                continue
-            if self._round(0.0):
-                continue
-            if not live:
-                return
-            idle = now - max(peer.last_data for peer in live)
-            wait = min(self._linger - idle, self._deadline - now)
-            if wait <= 0:
-                return
-            self._round(wait)
-
-    def _open_workers(self) -> list[Peer]:
-        return [peer for peer in self._peers.values() if peer is not self._control]
-
-    def _ended(self, peer: Peer) -> bool:
-        """Whether ``peer`` will write nothing more: only its stream's contents remain."""
-        control = self._control
-        main = control is not None and (peer.pid, peer.interpreter) == (
-            control.pid,
-            control.interpreter,
-        )
-        return peer.said_bye or peer.exited or main
-
-    def _cut_off(
-        self, peer: Peer, unhandled: Sequence[_protocol.Frame | _protocol.LineRun] = ()
-    ) -> None:
-        """Close a process's stream at stop, counting what it leaves unread: what is still in
-        the stream and the ``unhandled`` items already read from it."""
-        peer.count_unread(unhandled)
-        self._close(peer, ended="cut off by stop()")
-
-    def _accept(self) -> None:
-        while True:
+    def _accept(self, gate: Gate | None = None) -> None:
+        """Take every pending connection of the local socket (or of ``gate``'s)."""
+        server = self._server if gate is None else gate.server
+        while server is not None:
             try:
-                sock, _ = self._server.accept()
+                sock, _ = server.accept()
             except (BlockingIOError, InterruptedError):
                 return
             sock.setblocking(False)
-            peer = Peer(sock)
+            peer = Peer(sock) if gate is None else gate.admit(sock)
+            if peer is None:
+                continue
             self._peers[sock] = peer
             self._selector.register(sock, selectors.EVENT_READ, peer)
 
@@ -203,10 +183,16 @@ class ListenerLoop:
             self._close(peer)
             return
         self._round_bytes += len(data)
-        items = peer.reader.feed_runs(data)
+        try:
+            items = peer.reader.feed_runs(data)
+        except _protocol.FrameTooLarge as exc:  # only network readers have a limit
+            assert self._gate is not None
+            self._gate.cut_off(peer, "oversized", str(exc))
+            self._close(peer, ended="cut off: a frame over the size limit")
+            return
         for index, item in enumerate(items):
             # A hello is a frame of its own: it is handled before the lines that follow it.
-            if isinstance(item, _protocol.LineRun) and peer.pid is not None:
+            if isinstance(item, _protocol.LineRun) and peer.pid is not None and peer.lines:
                 self._on_lines(peer, item)
             elif not self._accepted(peer, item):
                 self._close(peer, ended="cut off: it sent a frame the listener does not accept")
@@ -216,29 +202,6 @@ class ListenerLoop:
                 return
         peer.last_data = time.monotonic()  # after handling: slow handlers are not silence
 
-    def _overdue(self, peer: Peer) -> bool:
-        """Between two items of a read: check in with the supervisor if a second has passed
-        (slow handlers make long rounds), and say whether stop()'s deadline has passed for
-        ``peer``, a process still alive that must be cut off now."""
-        now = time.monotonic()
-        if now >= self._next_check_in:
-            self._check_in()
-        deadline = self._deadline
-        return deadline is not None and now >= deadline and not self._ended(peer)
-
-    def _check_in(self) -> None:
-        """Serve a request the supervisor sent during a long round (a stop sets the deadline,
-        a stats request is answered), and while draining tell it that records are still
-        being handled, so that it keeps waiting rather than declaring the listener stuck."""
-        self._next_check_in = time.monotonic() + _CHECK_IN
-        control = self._control
-        if control is None or control.sock not in self._peers:  # gone: nobody to serve
-            return
-        if select.select([control.sock], [], [], 0)[0]:
-            self._read(control)
-        if self._deadline is not None and control.sock in self._peers:
-            control.send_quietly(_protocol.frame(_protocol.KIND_PROGRESS, b""))
-
     def _on_lines(self, peer: Peer, run: _protocol.LineRun) -> None:
         peer.count_lines(run, written=self._router.write_lines(run))
 
@@ -246,12 +209,18 @@ class ListenerLoop:
         """Handle one frame; False if the peer must be cut off (bad token, bad data, lines
         before its hello)."""
         if isinstance(item, _protocol.LineRun):
-            self._counts["rejected"] += 1
+            self._reject(peer, "finished lines (from the network, send records)")
             return False
         kind, body = item
         try:
             return self._on_frame(peer, kind, body)
-        except (ValueError, EOFError, TypeError, KeyError) as exc:
+        except Exception as exc:  # from the network: whatever it is, cut that sender off
+            if peer.remote is not None:
+                oversized = isinstance(exc, _protocol.FrameTooLarge)
+                self._reject(peer, str(exc), "oversized" if oversized else "malformed")
+                return False
+            if not isinstance(exc, (ValueError, EOFError, TypeError, KeyError)):
+                raise
             self._counts["rejected"] += 1
             self._report(
                 logging.ERROR,
@@ -260,19 +229,31 @@ class ListenerLoop:
             )
             return False
 
+    def _reject(self, peer: Peer, why: str, reason: str = "malformed") -> None:
+        """Count a frame the listener does not accept (for a network sender, say why)."""
+        if self._gate is not None and peer.remote is not None:
+            self._gate.cut_off(peer, reason, why)
+        else:
+            self._counts["rejected"] += 1
+
     def _on_frame(self, peer: Peer, kind: int, body: bytes) -> bool:
+        decode = _protocol.decode if peer.remote is None else untrusted.decode
+        if peer.remote is not None:  # a frame complete in one read escaped the reader's check
+            limit = untrusted.MAX_HELLO if peer.pid is None else peer.reader.max_frame
+            untrusted.check_size(body, limit)
         if kind == _protocol.KIND_RECORD and peer.pid is not None:
-            self._on_record(peer, _protocol.decode(body))
+            fields = decode(body) if peer.remote is None else untrusted.record_fields(body)
+            self._on_record(peer, fields)
         elif kind == _protocol.KIND_HELLO and peer.pid is None:
-            return self._on_hello(peer, _protocol.decode(body))
+            return self._on_hello(peer, decode(body))
         elif kind == _protocol.KIND_PIPE:
             return peer.attach_pipe(self._selector)
         elif kind == _protocol.KIND_DROPPED and peer.pid is not None:
-            self._on_dropped(peer, _protocol.decode(body)["counts"])
+            self._on_dropped(peer, decode(body)["counts"])
         elif kind == _protocol.KIND_BYE:
             peer.said_bye = True
         elif kind == _protocol.KIND_EXITING and peer.pid is not None:
-            notice = _protocol.decode(body)
+            notice = decode(body)
             self._deaths.expect(list(notice["pids"]), str(notice["why"]))
         elif kind == _protocol.KIND_LEVELS and peer is self._control:
             self._push_levels(_protocol.decode(body)["levels"])
@@ -282,15 +263,21 @@ class ListenerLoop:
         elif kind == _protocol.KIND_STOP and peer is self._control:
             self._begin_stop(float(_protocol.decode(body).get("timeout", 10.0)))
         else:
-            self._counts["rejected"] += 1
+            self._reject(peer, f"a frame of kind {kind} in this state")
             return False
         return True
 
     def _on_hello(self, peer: Peer, hello: dict[str, Any]) -> bool:
-        if not hmac.compare_digest(str(hello.get("token", "")), self._token):
+        if peer.remote is not None:
+            assert self._gate is not None
+            if not self._gate.verify(peer, hello):
+                return False
+            peer.send_quietly(_protocol.frame(_protocol.KIND_WELCOME, b""))
+        elif not hmac.compare_digest(str(hello.get("token", "")), self._token):
             self._counts["rejected"] += 1
             return False
         peer.pid = int(hello["pid"])
+        peer.host = str(hello.get("host", ""))
         peer.interpreter = int(hello.get("interp", 0))
         peer.name = str(hello.get("name", "?"))
         peer.role = str(hello.get("role", "worker"))
@@ -298,7 +285,8 @@ class ListenerLoop:
             self._control = peer
         else:
             self._workers.append(peer)
-            self._deaths.watch(peer)
+            if peer.remote is None:
+                self._deaths.watch(peer)
             if self._levels:
                 peer.send_quietly(_protocol.levels_frame(self._levels.items()))
         return True
@@ -318,10 +306,6 @@ class ListenerLoop:
         if self._router.handle(record):
             peer.written += 1
 
-    def _begin_stop(self, timeout: float) -> None:
-        if self._deadline is None:
-            self._deadline = time.monotonic() + timeout
-
     def _close(self, peer: Peer, *, ended: str | None = None) -> None:
         """Stop reading ``peer``. Without ``ended`` its stream has reached its end: the
         process closed it, or died (a partial record then is a torn one)."""
@@ -334,6 +318,8 @@ class ListenerLoop:
             )
         peer.release(self._selector)
         del self._peers[peer.sock]
+        if self._gate is not None:
+            self._gate.closed(peer)
         if peer is self._control:
             # The supervisor went away without asking: drain what is there and stop.
             self._begin_stop(5.0)
@@ -344,6 +330,8 @@ class ListenerLoop:
         elif peer.pid is None or peer.said_bye:
             peer.ended = "closed"
         else:
+            if peer.remote is not None:  # its exit cannot be seen from here
+                peer.exit_status = f"its connection from {peer.remote} ended"
             self._deaths.ended_without_goodbye(peer)
 
     def _on_dropped(self, peer: Peer, counts: dict[str, int]) -> None:
@@ -371,6 +359,7 @@ class ListenerLoop:
             torn_frames=self._counts["torn_frames"],
             rejected=self._counts["rejected"],
             backlog_bytes=sum(p.backlog() for p in self._peers.values()),
+            **({} if self._gate is None else {"network": dict(self._gate.counts)}),
         )
 
     def _reply(self, control: Peer) -> None:
@@ -387,7 +376,10 @@ class ListenerLoop:
         self._deaths.settle(everything=True)
         self._deaths.close()
         self._selector.close()
-        self._server.close()
+        if self._server is not None:
+            self._server.close()
+        if self._gate is not None:
+            self._gate.close()
         self._router.close()
         control = self._control
         if control is not None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mplog import _protocol
+from mplog._worker.context import HOSTNAME
 
 
 def unread_bytes(stream: socket.socket | int) -> int:
@@ -45,6 +46,15 @@ class Peer:
     interpreter: int = 0
     name: str = "?"
     role: str = ""
+    #: The process's host name, from its hello.
+    host: str = ""
+    #: For a network connection, the address it came from (None: a local one).
+    remote: str | None = None
+    #: The random challenge a network connection must answer in its hello.
+    challenge: bytes = b""
+    #: Whether it may send finished lines, appended as they are (not a network sender's:
+    #: a line cut short would run into the next one; those send records).
+    lines: bool = True
     received: int = 0
     written: int = 0
     levels: Counter[str] = field(default_factory=Counter)
@@ -151,6 +161,7 @@ class Peer:
         """This process's counts, as reported by ``Listener.stats()``."""
         return {
             "name": self.name,
+            "host": self.host,
             "received": self.received,
             "written": self.written,
             "levels": dict(self.levels),
@@ -166,11 +177,11 @@ def _level_name(levelno: int) -> str:
     return logging.getLevelName(levelno)
 
 
-def totals(workers: Sequence[Peer], **listener_counts: int) -> dict[str, Any]:
+def totals(workers: Sequence[Peer], **listener_counts: Any) -> dict[str, Any]:
     """``Listener.stats()``: the listener's own counts, sums over ``workers`` and, per
     process (by pid) and per subinterpreter (by ``(pid, interpreter id)``), what it sent and
     what became of it."""
-    processes = {p.pid or 0: p.summary() for p in workers if not p.interpreter}
+    processes = {_key(p): p.summary() for p in workers if not p.interpreter}
     interpreters = {(p.pid or 0, p.interpreter): p.summary() for p in workers if p.interpreter}
     return {
         "received": sum(p.received for p in workers),
@@ -184,6 +195,12 @@ def totals(workers: Sequence[Peer], **listener_counts: int) -> dict[str, Any]:
         "processes": processes,
         "interpreters": interpreters,
     }
+
+
+def _key(peer: Peer) -> int | str:
+    """A process's key in ``stats()["processes"]``: its pid, or for a process of another
+    host (whose pid may equal a local one), ``"host:pid"``."""
+    return peer.pid or 0 if peer.host in ("", HOSTNAME) else f"{peer.host}:{peer.pid}"
 
 
 def _receive_plain(stream: socket.socket | int, size: int) -> bytes:

@@ -16,11 +16,13 @@ import tempfile
 import threading
 from typing import Any
 
+from mplog._listener import gate as _gate
 from mplog._listener import signals
+from mplog._listener.gate import Gate
 from mplog._listener.loop import ListenerLoop
 from mplog._outputs.destinations import Destination
 from mplog._outputs.router import Router
-from mplog._settings import Address
+from mplog._settings import Address, Network
 from mplog._worker import handler as worker
 
 _START_TIMEOUT = 60.0
@@ -37,18 +39,47 @@ def private_socket_path() -> tuple[str, str]:
     return directory, path
 
 
-def _bind(address: Address) -> tuple[socket.socket, Address]:
-    """Listen on ``address``; return the socket and the address as bound (real TCP port)."""
-    family = socket.AF_INET if isinstance(address, tuple) else socket.AF_UNIX
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        sock.bind(address)
-        sock.listen(socket.SOMAXCONN)
-    except BaseException:
-        sock.close()
-        raise
-    bound = sock.getsockname()
-    return sock, (bound[0], bound[1]) if isinstance(address, tuple) else address
+class Sockets:
+    """What the loop listens on: the local socket and/or the network gate, and where."""
+
+    def __init__(self, address: Address, token: str, network: Network | None) -> None:
+        self.server: socket.socket | None = None
+        self.gate: Gate | None = None
+        if isinstance(address, tuple):  # every process over TCP: the key is the token
+            # Every process of the pool connects over TCP: the limits must not bite there.
+            net = Network(*address, max_connections=1 << 16, max_unauthenticated=1 << 10)
+            self.gate = Gate(_gate.bind(net), token.encode(), net, control=True)
+            self.address: Address = _bound(self.gate.server)
+            return
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.server.bind(address)
+            self.server.listen(socket.SOMAXCONN)
+            if network is not None:
+                assert network.key is not None
+                self.gate = Gate(_gate.bind(network), network.key, network)
+        except BaseException:
+            self.close()
+            raise
+        self.address = address
+
+    @property
+    def network_address(self) -> tuple[str, int] | None:
+        """Where remote senders connect, as bound (the real port), or None."""
+        return None if self.gate is None else _bound(self.gate.server)
+
+    def loop(self, token: str, router: Router) -> ListenerLoop:
+        return ListenerLoop(self.server, token, router, gate=self.gate)
+
+    def close(self) -> None:
+        for sock in (self.server, self.gate and self.gate.server):
+            if sock is not None:
+                sock.close()
+
+
+def _bound(sock: socket.socket) -> tuple[str, int]:
+    host, port = sock.getsockname()[:2]
+    return str(host), int(port)
 
 
 def _serve_in_process(
@@ -59,13 +90,14 @@ def _serve_in_process(
     tempdir: str | None,
     kicker_end: socket.socket,
     main_pid: int,
+    network: Network | None,
 ) -> None:
     """Entry point of the listener process."""
     # Ctrl+C reaches the whole process group; main decides when the listener stops.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signals.start_kicker(kicker_end, signals.kick_process(main_pid))
     try:
-        server, bound = _bind(address)
+        sockets = Sockets(address, token, network)
         router = destination.build()
     except Exception as exc:
         try:
@@ -73,32 +105,39 @@ def _serve_in_process(
         except Exception:
             ready.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
         return
-    ready.send(("ready", bound))
+    ready.send(("ready", (sockets.address, sockets.network_address)))
     ready.close()
     try:
-        ListenerLoop(server, token, router).run()
+        sockets.loop(token, router).run()
     finally:
         if tempdir is not None:  # main may be gone (killed) and unable to remove it
             shutil.rmtree(tempdir, ignore_errors=True)
 
 
+Bound = tuple[Address, "tuple[str, int] | None"]
+
+
 def start_thread(
-    destination: Destination, address: Address, token: str, kicker_end: socket.socket
-) -> tuple[threading.Thread, Router, Address]:
+    destination: Destination,
+    address: Address,
+    token: str,
+    kicker_end: socket.socket,
+    network: Network | None,
+) -> tuple[threading.Thread, Router, Bound]:
     """Build the handlers here and run the loop in a daemon thread of this process, and the
     signal kicker (``mplog._listener.signals``) in another."""
     router = destination.build()
     try:
-        server, bound = _bind(address)
+        sockets = Sockets(address, token, network)
     except BaseException:
         router.close()
         raise
-    loop = ListenerLoop(server, token, router)
+    loop = sockets.loop(token, router)
     thread = threading.Thread(target=_run_loop, args=(loop,), name="mplog-listener", daemon=True)
     thread.start()
     main_thread = threading.main_thread().ident or 0
     signals.start_kicker(kicker_end.dup(), signals.kick_thread(main_thread))
-    return thread, router, bound
+    return thread, router, (sockets.address, sockets.network_address)
 
 
 def _run_loop(loop: ListenerLoop) -> None:
@@ -126,14 +165,15 @@ def start_process(
     ctx: Any,
     tempdir: str | None,
     kicker_end: socket.socket,
-) -> tuple[Any, Address]:
+    network: Network | None,
+) -> tuple[Any, Bound]:
     """Start the listener process from ``ctx`` (see :func:`default_context`); wait until it
     listens."""
     ctx = ctx or default_context()
     receiver, sender = ctx.Pipe(duplex=False)
     process = ctx.Process(
         target=_serve_in_process,
-        args=(destination, address, token, sender, tempdir, kicker_end, os.getpid()),
+        args=(destination, address, token, sender, tempdir, kicker_end, os.getpid(), network),
         name="mplog-listener",
     )
     process.start()
@@ -153,8 +193,9 @@ def start_process(
     if status == "error":
         process.join(5)
         raise value
-    bound: Address = tuple(value) if isinstance(value, (tuple, list)) else value
-    return process, bound
+    local, remote = value
+    bound: Address = tuple(local) if isinstance(local, (tuple, list)) else local
+    return process, (bound, None if remote is None else (remote[0], remote[1]))
 
 
 def join(runner: threading.Thread | Any, wait: float) -> None:

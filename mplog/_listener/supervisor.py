@@ -27,7 +27,7 @@ from mplog import _compat, _protocol
 from mplog._listener import runner, signals
 from mplog._outputs.destinations import Destination
 from mplog._outputs.router import Router
-from mplog._settings import Address, Shipping, WorkerConfig, to_level
+from mplog._settings import Address, Network, Shipping, WorkerConfig, to_level
 from mplog._worker import handler as worker
 from mplog._worker.connection import connect
 from mplog._worker.handler import ShippingHandler, with_current_levels
@@ -52,6 +52,7 @@ class Listener:
         mp_context: Any = None,
         stop_timeout: float = 10.0,
         shipping: Shipping | None = None,
+        network: Network | None = None,
     ) -> None:
         if mode not in ("thread", "process"):
             raise ValueError(f"mode must be 'thread' or 'process', got {mode!r}")
@@ -74,6 +75,8 @@ class Listener:
         self._router: Router | None = None
         self._control_lock = threading.Lock()
         self._signals_end: socket.socket | None = None
+        self._network = network
+        self._network_address: tuple[str, int] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -85,6 +88,8 @@ class Listener:
         address = self._requested_address
         if address is None:
             self._tempdir, address = runner.private_socket_path()
+        if self._network is not None and self._network.key is None:
+            self._network = replace(self._network, key=token.encode())  # loopback only
         try:
             address = self._start_loop(address, token)
         except BaseException:
@@ -101,6 +106,12 @@ class Listener:
             raise
         self._state = "running"
         _running.add(self)
+        if self._network is not None and not self._network.loopback:
+            sys.stderr.write(
+                f"mplog: listening on {self._network_address} without TLS: senders are "
+                "authenticated, but records travel in clear text; use it on a trusted network "
+                "only (TLS is not available yet)\n"
+            )
         atexit.register(self.stop)
         return self
 
@@ -110,13 +121,20 @@ class Listener:
         with kicker_end:
             if self.mode == "thread":
                 self._runner, self._router, bound = runner.start_thread(
-                    self.destination, address, token, kicker_end
+                    self.destination, address, token, kicker_end, self._network
                 )
             else:
                 self._runner, bound = runner.start_process(
-                    self.destination, address, token, self._mp_context, self._tempdir, kicker_end
+                    self.destination,
+                    address,
+                    token,
+                    self._mp_context,
+                    self._tempdir,
+                    kicker_end,
+                    self._network,
                 )
-        return bound
+        address, self._network_address = bound
+        return address
 
     def _abandon(self) -> None:
         """Undo a start that failed once the loop was running: put main's handlers back and
@@ -281,6 +299,12 @@ class Listener:
     def address(self) -> Address | None:
         """Where workers connect (a socket path, or ``(host, port)``); None before start."""
         return None if self._config is None else self._config.address
+
+    @property
+    def network_address(self) -> tuple[str, int] | None:
+        """Where remote senders connect (``listen=``), as bound: ``(host, port)`` with the
+        real port; None without ``listen=`` or before start."""
+        return self._network_address
 
     @property
     def worker_config(self) -> WorkerConfig:

@@ -18,12 +18,19 @@ import select
 import socket
 import struct
 import sys
+from typing import Any
 
 from mplog import _compat, _protocol
-from mplog._settings import Address
+from mplog._settings import MAX_FRAME, Address
+from mplog._worker.context import HOSTNAME
 
 #: No SIGPIPE if the listener is gone, even where a program restored its default action.
 SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)
+#: How long a network connection waits for each step of the listener's handshake, when the
+#: process sets no ``block_timeout`` (the listener answers between two rounds of records).
+HANDSHAKE_TIMEOUT = 60.0
+#: The largest frame the listener takes over the network (header included).
+_NETWORK_FRAME = _protocol.HEADER.size + MAX_FRAME
 
 
 def process_name() -> str:
@@ -52,13 +59,21 @@ def connect(
     *,
     block_timeout: float | None = None,
     buffer_bytes: int | None = None,
+    key: bytes | None = None,
 ) -> socket.socket:
     """Open a connection to the listener and introduce this process on it.
 
-    ``block_timeout`` becomes the kernel's send timeout (``SO_SNDTIMEO``): a blocking send
-    that makes no progress for that long fails, at no cost to sends that don't wait.
+    On a Unix socket (in a private directory) the hello carries the listener's token. Over
+    TCP the listener first sends a random challenge, and the hello carries the proof that
+    this process holds ``key`` (by default the token): HMAC-SHA256 of the challenge; neither
+    the key nor the token travels. ``block_timeout`` becomes the kernel's send timeout
+    (``SO_SNDTIMEO``): a blocking send that makes no progress for that long fails, at no cost
+    to sends that don't wait.
     """
-    family = socket.AF_INET if isinstance(address, tuple) else socket.AF_UNIX
+    target: Any = address
+    family: int = socket.AF_UNIX
+    if isinstance(address, tuple):
+        family, _, _, _, target = socket.getaddrinfo(*address, type=socket.SOCK_STREAM)[0]
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
         if buffer_bytes is not None:
@@ -68,19 +83,55 @@ def connect(
             micros = int((block_timeout - seconds) * 1e6)
             timeval = struct.pack("ll", seconds, micros)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
-        sock.connect(address)
+        if family != socket.AF_UNIX:  # each record leaves at once, not after an ACK
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.connect(target)
         hello = {
             "pid": os.getpid(),
             "interp": _compat.interpreter_id(),
             "name": process_name(),
             "role": role,
-            "token": token,
+            "host": HOSTNAME,
         }
+        if family == socket.AF_UNIX:
+            hello["token"] = token
+        else:
+            challenge = _read_frame(sock, _protocol.KIND_CHALLENGE, block_timeout)
+            hello["auth"] = _protocol.answer(key or token.encode(), challenge)
         sock.sendall(_protocol.frame(_protocol.KIND_HELLO, _protocol.encode(hello)), SEND_FLAGS)
+        if family != socket.AF_UNIX:
+            _read_frame(sock, _protocol.KIND_WELCOME, block_timeout)
     except BaseException:
         sock.close()
         raise
     return sock
+
+
+def _read_frame(sock: socket.socket, kind: int, timeout: float | None) -> bytes:
+    """Read exactly one small frame of ``kind`` from the listener (its challenge, or its
+    welcome), and nothing after it: what follows belongs to the level reader."""
+    sock.settimeout(timeout or HANDSHAKE_TIMEOUT)
+    try:
+        header = _receive_exactly(sock, _protocol.HEADER.size)
+        length, got = _protocol.HEADER.unpack(header)
+        if got != kind or length > 1024:
+            raise ConnectionError(f"the listener sent frame kind {got} where {kind} was due")
+        return _receive_exactly(sock, length)
+    finally:
+        sock.settimeout(None)
+
+
+def _receive_exactly(sock: socket.socket, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = sock.recv(size - len(data))
+        if not chunk:
+            raise ConnectionRefusedError(
+                "the listener closed the connection during the handshake: a wrong key, or "
+                "over its connection limit (see its log)"
+            )
+        data += chunk
+    return data
 
 
 _F_SETPIPE_SZ = 1031  # Linux fcntl; elsewhere the pipe keeps its default size
@@ -102,6 +153,7 @@ class Stream:
     def send(self, data: bytes) -> None:
         """Write all of ``data``, waiting for room; BlockingIOError after ``block_timeout``."""
         if self._pipe is None:
+            _check_size(data)
             self.sock.sendall(data, SEND_FLAGS)  # SO_SNDTIMEO bounds the wait
             return
         try:
@@ -127,6 +179,7 @@ class Stream:
         """Write ``data`` if the stream has room for its start; never leave half a frame."""
         try:
             if self._pipe is None:
+                _check_size(data)
                 written = self.sock.send(data, SEND_FLAGS | socket.MSG_DONTWAIT)
             else:
                 written = os.write(self._pipe, data)
@@ -148,11 +201,26 @@ class Stream:
         self.sock.close()
 
 
+def _check_size(data: bytes) -> None:
+    """Over TCP, refuse a frame the listener would refuse (and cut the connection for)."""
+    if len(data) > _NETWORK_FRAME:
+        raise _protocol.FrameTooLarge(
+            f"a record of {len(data)} bytes, over the network limit of {MAX_FRAME}"
+        )
+
+
 def open_stream(
-    address: Address, token: str, *, block_timeout: float | None, buffer_bytes: int | None
+    address: Address,
+    token: str,
+    *,
+    block_timeout: float | None,
+    buffer_bytes: int | None,
+    key: bytes | None = None,
 ) -> Stream:
     """Connect as a logging process and open the stream its frames go into."""
-    sock = connect(address, token, "worker", block_timeout=block_timeout, buffer_bytes=buffer_bytes)
+    sock = connect(
+        address, token, "worker", block_timeout=block_timeout, buffer_bytes=buffer_bytes, key=key
+    )
     if sock.family != socket.AF_UNIX:
         return Stream(sock, None, block_timeout)
     reader, writer = os.pipe()

@@ -11,6 +11,7 @@ stamping costs a third of a microsecond, a tenth of what shipping a line costs.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -25,6 +26,8 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _fields: ContextVar[Mapping[str, Any]] = ContextVar("mplog_fields", default=_EMPTY)
 _task: ContextVar[tuple[int | None, str | None]] = ContextVar("mplog_task", default=(None, None))
 _worker_index: int | None = None
+#: This machine's name, stamped on every record as ``hostname`` (computed once).
+HOSTNAME = socket.gethostname()
 
 
 @contextmanager
@@ -76,12 +79,20 @@ def stamp(record: logging.LogRecord) -> None:
     """Set the context attributes on ``record``; ``extra=`` values of the same name win."""
     attributes = record.__dict__
     task_id, task_name = _task.get()
-    if "task_id" in attributes or "task_name" in attributes or "worker_index" in attributes:
+    if (
+        "task_id" in attributes
+        or "task_name" in attributes
+        or "worker_index" in attributes
+        or "hostname" in attributes
+    ):
         attributes.setdefault("worker_index", _worker_index)
         attributes.setdefault("task_id", task_id)
         attributes.setdefault("task_name", task_name)
+        attributes.setdefault("hostname", HOSTNAME)
     else:  # the usual case, in one call: this runs for every record
-        attributes.update(worker_index=_worker_index, task_id=task_id, task_name=task_name)
+        attributes.update(
+            worker_index=_worker_index, task_id=task_id, task_name=task_name, hostname=HOSTNAME
+        )
     fields = _fields.get()
     if fields:
         for key, value in fields.items():

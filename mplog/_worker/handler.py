@@ -93,6 +93,8 @@ class ShippingHandler(logging.Handler):
                     return
                 except OSError as exc:
                     self._give_up(self._reason(exc))
+                except _protocol.FrameTooLarge:  # over TCP: this record only, to stderr
+                    pass
             self.fallback(record)
         except Exception:
             self.handleError(record)
@@ -120,6 +122,11 @@ class ShippingHandler(logging.Handler):
             stream.send(data)
         elif not stream.send_if_room(data):
             self._dropped[record.levelname] += 1
+
+    @property
+    def failure(self) -> str | None:
+        """Why this handler gave up on the listener (its records go to stderr), or None."""
+        return self._failure
 
     def connect(self) -> None:
         """Connect now rather than at the first record (for level changes to arrive)."""
@@ -154,6 +161,7 @@ class ShippingHandler(logging.Handler):
             config.token,
             block_timeout=config.shipping.block_timeout,
             buffer_bytes=config.shipping.buffer_bytes,
+            key=config.key,
         )
         self._process_name = process_name()
         _close_at_process_exit(self)

@@ -77,29 +77,6 @@ EXCLUDED = {
 }
 
 
-# Known bug, fixed separately: forked workers inherit the SIGTERM handler mplog installs in main
-# (_supervisor._catch_sigterm), so a SIGTERM from Pool.terminate(), Process.terminate() or the
-# executor's terminate_broken() (run whenever its pool breaks) can raise SystemExit in a worker,
-# which then hangs in multiprocessing's exit while the parent join()s it forever. These tests
-# send SIGTERM to forked workers; those seen hanging here (intermittently, on a loaded machine):
-# test_enter, test_deadlock's tests (3.10, 3.15), test_python_finalization_error (3.14).
-EXCLUDED.update(
-    dict.fromkeys(
-        [
-            "test.test_multiprocessing_fork.*WithProcessesTestPool.test_enter",
-            "test.test_multiprocessing_fork.*WithProcessesTestPool.test_traceback",
-            "*.ProcessPoolForkExecutorDeadlockTest.*",
-            "*.ProcessPoolForkProcessPoolExecutorTest.test_python_finalization_error",
-            "*.ProcessPoolForkProcessPoolExecutorTest.test_killed_child",
-            "*.ProcessPoolForkProcessPoolExecutorTest.test_broken_process_pool_traceback",
-            "*.ProcessPoolForkProcessPoolExecutorTest.test_force_shutdown_workers*",
-        ],
-        "SIGTERM to forked workers can hang them: they inherit mplog's SIGTERM handler from "
-        "main (known bug, fixed separately)",
-    )
-)
-
-
 def _module_name(suite: str, start_method: str) -> str:
     if suite == "futures":
         return "test.test_concurrent_futures"

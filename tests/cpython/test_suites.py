@@ -12,11 +12,10 @@ here ship a partial test package), the test is skipped and says so.
 The selection (the runner's constants, each exclusion with its reason) keeps the tests that
 exercise the wrappers: the executor's own tests, initializers, shutdown, deadlocks (workers
 crashing while pickling); Pool, Pool worker lifetime and errors, and Process. It leaves out
-the wait()/as_completed() tests (sleeps; the executor only supplies futures), a few slow tests
-that do not involve mplog, and, under fork, the tests that SIGTERM forked workers (a known
-bug, fixed separately). Measured on this 2-core machine, ``pytest -n 2 tests/cpython``: 35 s
-(3.10), 42 s (3.13), 70 s (3.14), 78 s (3.15); spawn costs most (each test starts up to five
-workers).
+the wait()/as_completed() tests (sleeps; the executor only supplies futures) and a few slow
+tests that do not involve mplog. Measured on this 2-core machine, ``pytest -n 2
+tests/cpython``: 35 s (3.10), 42 s (3.13), 70 s (3.14), 78 s (3.15); spawn costs most (each
+test starts up to five workers).
 """
 
 from __future__ import annotations

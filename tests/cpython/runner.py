@@ -77,6 +77,14 @@ EXCLUDED = {
 }
 
 
+if sys.version_info < (3, 13, 1):
+    # Seen hanging here with 3.13.0 (forkserver), without mplog's code on the stack.
+    EXCLUDED["*.ProcessPool*ProcessPoolShutdownTest.test_processes_terminate"] = (
+        "its calls fail to pickle, and before 3.13.1 the standard library's shutdown can then "
+        "deadlock (CPython gh-125451)"
+    )
+
+
 def _module_name(suite: str, start_method: str) -> str:
     if suite == "futures":
         return "test.test_concurrent_futures"

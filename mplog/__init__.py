@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from mplog._interpreters import InterpreterPoolExecutor
     from mplog._listener.supervisor import Listener
     from mplog._pools import Pool, Process, ProcessPoolExecutor
-    from mplog._settings import DEFAULT_FORMAT, Shipping, WorkerConfig
+    from mplog._settings import DEFAULT_FORMAT, Shipping, Tls, WorkerConfig
     from mplog._setup import setup_listener
     from mplog._worker.context import context
     from mplog._worker.handler import ShippingHandler, configure_worker
@@ -36,6 +36,7 @@ __all__ = [
     "RotatingHandler",
     "Shipping",
     "ShippingHandler",
+    "Tls",
     "WorkerConfig",
     "configure_worker",
     "connect",
@@ -54,6 +55,7 @@ _HOMES = {
     "RotatingHandler": "mplog.handlers",
     "ShippingHandler": "mplog._worker.handler",
     "Shipping": "mplog._settings",
+    "Tls": "mplog._settings",
     "WorkerConfig": "mplog._settings",
     "configure_worker": "mplog._worker.handler",
     "connect": "mplog._connect",

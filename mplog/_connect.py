@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import os
 
-from mplog._settings import Shipping, WorkerConfig, load_key, parse_address, to_level
+from mplog._settings import Shipping, Tls, WorkerConfig, load_key, parse_address, to_level
 from mplog._worker.handler import (
     ShippingHandler,
     configure_worker,
@@ -34,19 +34,19 @@ def connect(
     ``"[::1]:port"`` or ``(host, port)``), started elsewhere with ``listen=``.
 
     The key comes from ``key``, the ``key_env`` variable, a ``key_file`` readable by its
-    owner only, or else ``MPLOG_KEY``. ``level`` sets this process's root level. Replaces the
-    root logger's handlers with a :class:`mplog.ShippingHandler`; pools created here with
-    mplog's wrappers ship to the same listener. Raises ``ConnectionRefusedError`` when the
-    listener refuses the key. Returns the :class:`WorkerConfig` (for children started by
-    hand: :func:`mplog.configure_worker`).
+    owner only, or else ``MPLOG_KEY``. ``tls`` wraps the connection in TLS: True (the
+    listener's certificate checked against the system's CAs), the path of the CA file that
+    signed it, an :class:`mplog.Tls` (``ca``, and ``cert``/``key`` for a client certificate
+    when the listener requires one) or a client-side :class:`ssl.SSLContext`. ``level`` sets
+    this process's root level. Replaces the root logger's handlers with a
+    :class:`mplog.ShippingHandler`; pools created here with mplog's wrappers ship to the same
+    listener. Raises ``ConnectionRefusedError`` when the listener refuses the key or TLS.
+    Returns the :class:`WorkerConfig` (for children started by hand:
+    :func:`mplog.configure_worker`).
     """
-    if tls is not None:
-        raise NotImplementedError(
-            "tls= is not available yet: connect without it on a trusted network, or tunnel "
-            "the connection (ssh -L, stunnel, a VPN)"
-        )
     host, port = parse_address(address)
     secret = load_key(key, key_env, key_file)
+    secure = Tls.of(tls, server=False)
     if secret is None:
         raise ValueError(
             "mplog.connect() needs the listener's key: pass key=, key_env= or key_file=, or "
@@ -56,7 +56,7 @@ def connect(
     saved = list(root.handlers)
     if level is not None:
         root.setLevel(to_level(level))
-    config = WorkerConfig((host, port), "", key=secret, shipping=shipping or Shipping())
+    config = WorkerConfig((host, port), "", key=secret, shipping=shipping or Shipping(), tls=secure)
     configure_worker(with_current_levels(config))
     # Connect now, so that a wrong key or address fails here, not at the first record.
     handler = next(h for h in root.handlers if isinstance(h, ShippingHandler))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 import os
+import ssl
 import stat
 from dataclasses import dataclass, field, replace
 from typing import cast
@@ -114,6 +115,8 @@ class WorkerConfig:
     line_format: LineFormat | None = None
     #: The shared key a network (TCP) connection proves it holds (None: the token).
     key: bytes | None = field(default=None, repr=False)
+    #: TLS around the network connection (``mplog.connect(tls=...)``), or None.
+    tls: Tls | None = None
 
     def with_levels(self, root_level: int, levels: tuple[tuple[str, int], ...]) -> WorkerConfig:
         """A copy carrying these logger levels."""
@@ -133,6 +136,8 @@ class Network:
     max_connections: int = 256
     max_unauthenticated: int = 32
     max_frame: int = MAX_FRAME
+    #: TLS around every network connection (None: none; see :class:`Tls`).
+    tls: Tls | None = None
 
     @property
     def loopback(self) -> bool:
@@ -146,9 +151,10 @@ class Network:
         key: bytes | str | None = None,
         key_env: str | None = None,
         key_file: str | os.PathLike[str] | None = None,
+        tls: object = None,
     ) -> Network:
-        """``setup_listener(listen=..., key=...)``, checked: a key is required unless only
-        this machine can connect."""
+        """``setup_listener(listen=..., key=..., tls=...)``, checked: a key is required unless
+        only this machine can connect."""
         host, port = parse_address(listen)
         secret = load_key(key, key_env, key_file)
         if secret is None and not is_loopback(host):
@@ -157,7 +163,7 @@ class Network:
                 f"key every sender must prove it holds: pass key=, key_env= or key_file=, or "
                 f"set {KEY_ENV} (or listen on 127.0.0.1 / [::1])"
             )
-        return cls(host, port, secret)
+        return cls(host, port, secret, tls=Tls.of(tls, server=True))
 
 
 def parse_address(address: str | tuple[str, int]) -> tuple[str, int]:
@@ -200,12 +206,7 @@ def load_key(
     if len(given) > 1:
         raise ValueError(f"give one source of the key, not {' and '.join(given)}")
     if key_file is not None:
-        mode = os.stat(key_file).st_mode
-        if mode & (stat.S_IRWXG | stat.S_IRWXO):
-            raise PermissionError(
-                f"the key file {os.fspath(key_file)!r} can be read by others "
-                f"(mode {stat.filemode(mode)}): run chmod 600 on it"
-            )
+        check_private(key_file, "the key file")
         with open(key_file, "rb") as f:
             key = f.read().strip()
     elif key is None:
@@ -222,3 +223,118 @@ def load_key(
             "python -c 'import secrets; print(secrets.token_hex(32))'"
         )
     return data
+
+
+def check_private(path: str | os.PathLike[str], what: str) -> None:
+    """Refuse a secret file (a key) that others than its owner can read or write."""
+    mode = os.stat(path).st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise PermissionError(
+            f"{what} {os.fspath(path)!r} can be read by others "
+            f"(mode {stat.filemode(mode)}): run chmod 600 on it"
+        )
+
+
+@dataclass(frozen=True)
+class Tls:
+    """TLS around network connections: ``setup_listener(tls=...)`` and ``mplog.connect(tls=...)``.
+
+    On the listener: ``cert`` and ``key`` (PEM files; ``key`` may be left out when ``cert``
+    holds it) and, for mutual TLS, ``ca``: the CA that signs the senders' certificates, which
+    every sender must then present. On a sender: ``ca`` verifies the listener's certificate
+    (None: the system's CAs) and ``cert``/``key`` are its client certificate. Or ``context``:
+    a ready :class:`ssl.SSLContext` (it cannot be sent to a spawned process: use files there).
+    Private key files must be readable by their owner only.
+    """
+
+    cert: str | None = None
+    key: str | None = field(default=None, repr=False)
+    ca: str | None = None
+    context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+
+    @classmethod
+    def of(cls, value: object, *, server: bool) -> Tls | None:
+        """The ``tls=`` argument, checked: None/False (no TLS), a :class:`Tls`, an
+        :class:`ssl.SSLContext`, ``(cert, key)`` or ``(cert, key, ca)`` file paths; on a
+        sender also True (the system's CAs) or the path of the CA file."""
+        paths = (str, os.PathLike)
+        if value is None or value is False:
+            return None
+        if isinstance(value, Tls):
+            tls = value
+        elif isinstance(value, ssl.SSLContext):
+            tls = cls(context=value)
+        elif value is True and not server:
+            tls = cls()
+        elif isinstance(value, paths) and not server:
+            tls = cls(ca=os.fspath(value))
+        elif (
+            isinstance(value, tuple)
+            and len(value) in (2, 3)
+            and all(v is None or isinstance(v, paths) for v in value)
+        ):
+            cert, key, ca = (*(None if v is None else os.fspath(v) for v in value), None)[:3]
+            tls = cls(cert, key, ca)
+        else:
+            forms = "(cert, key), (cert, key, client_ca)" if server else "True, a CA file path"
+            raise TypeError(
+                f"tls= takes an ssl.SSLContext, mplog.Tls(...) or {forms}; got {value!r}"
+            )
+        tls.make_context(server=server)  # a bad file fails here, before anything starts
+        return tls
+
+    def make_context(self, *, server: bool) -> ssl.SSLContext:
+        """The SSLContext for the listener's side (``server``) or a sender's."""
+        if self.context is not None:
+            wrong = ssl.PROTOCOL_TLS_CLIENT if server else ssl.PROTOCOL_TLS_SERVER
+            if self.context.protocol == wrong:
+                side = "a listener needs ssl.Purpose.CLIENT_AUTH" if server else "a sender needs"
+                raise ValueError(
+                    f"tls= got an SSLContext for the other side: {side} "
+                    "(ssl.create_default_context(ssl.Purpose.CLIENT_AUTH) on the listener, "
+                    "ssl.create_default_context() on a sender)"
+                )
+            return self.context
+        if server and self.cert is None:
+            raise ValueError("a listener's tls= needs its certificate and key: (cert, key)")
+        for what, path in (("certificate", self.cert), ("key", self.key), ("CA", self.ca)):
+            if path is not None and not os.path.isfile(path):
+                raise FileNotFoundError(f"the TLS {what} file {path!r} does not exist")
+        if self.key is None and self.cert is not None and self.key_in_cert():
+            check_private(self.cert, "the TLS certificate file (it holds the private key)")
+        if self.key is not None:
+            check_private(self.key, "the TLS key file")
+        try:
+            return self._build(server)
+        except ssl.SSLError as exc:
+            raise ValueError(
+                f"cannot use the TLS files (cert={self.cert!r}, key=..., ca={self.ca!r}): "
+                f"{exc}; check they are PEM files and that the key matches the certificate"
+            ) from exc
+
+    def key_in_cert(self) -> bool:
+        """Whether the certificate file also holds the private key."""
+        assert self.cert is not None
+        with open(self.cert, "rb") as f:
+            return b"PRIVATE KEY-----" in f.read()
+
+    def _build(self, server: bool) -> ssl.SSLContext:
+        if server:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.minimum_version = ssl.TLSVersion.TLSv1_2
+            if self.ca is not None:  # mutual TLS: every sender shows a certificate it signed
+                context.load_verify_locations(self.ca)
+                context.verify_mode = ssl.CERT_REQUIRED
+        else:
+            context = ssl.create_default_context(cafile=self.ca)
+        if self.cert is not None:
+            context.load_cert_chain(self.cert, self.key)
+        return context
+
+    def __getstate__(self) -> dict[str, object]:
+        if self.context is not None:
+            raise TypeError(
+                "tls= holds an ssl.SSLContext, which cannot be sent to another process: give "
+                "the certificate files instead (tls=(cert, key[, ca]) or mplog.Tls(...))"
+            )
+        return dict(self.__dict__)

@@ -53,6 +53,7 @@ def setup_listener(
     key: bytes | str | None = None,
     key_env: str | None = None,
     key_file: str | os.PathLike[str] | None = None,
+    tls: object = None,
 ) -> Listener:
     """Start a listener that writes every process's records to one destination.
 
@@ -88,6 +89,10 @@ def setup_listener(
     the ``key_env`` environment variable, a ``key_file`` readable by its owner only, or else
     ``MPLOG_KEY``. A key is required unless ``listen`` is a loopback address (then, without
     one, the key is the listener's token, ``worker_config.token``).
+    ``tls=`` wraps every network connection in TLS (the key's handshake then runs inside
+    it): ``(cert, key)`` PEM file paths, ``(cert, key, ca)`` to also require a client
+    certificate signed by ``ca`` from every sender (mutual TLS), a :class:`mplog.Tls` or a
+    server-side :class:`ssl.SSLContext` (thread mode, or a forked listener process only).
     Returns the started :class:`Listener`.
     """
     file_options = {
@@ -101,9 +106,11 @@ def setup_listener(
                 "address=(host, port) already makes every process log over TCP; use listen= "
                 "for remote senders and leave address= to its default (a private Unix socket)"
             )
-        network = Network.parse(listen, key, key_env, key_file)
-    elif (key, key_env, key_file) != (None, None, None):
-        raise ValueError("key=, key_env= and key_file= are for listen=: add listen='host:port'")
+        network = Network.parse(listen, key, key_env, key_file, tls)
+    elif (key, key_env, key_file, tls) != (None, None, None, None):
+        raise ValueError(
+            "key=, key_env=, key_file= and tls= are for listen=: add listen='host:port'"
+        )
     destination = _destination(
         filename, handlers, config, console, (fmt, datefmt, style), file_options, mode
     )

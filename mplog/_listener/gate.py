@@ -4,6 +4,9 @@ Listener side only. Every network connection is a stranger until it proves it ho
 shared key: the gate sends it a random challenge at once, and its hello must carry
 HMAC-SHA256(key, challenge) (``mplog._protocol.answer``; the key never travels). Until then
 it may send one hello of bounded size within ``handshake_timeout`` seconds, nothing else.
+With TLS (``Network.tls``) the TLS handshake comes first, inside the same deadline, and runs
+non-blocking in the loop (:meth:`Gate.shake`): a slow or bogus TLS client holds up nobody; the
+challenge is sent once it is done, so the HMAC handshake runs inside TLS.
 Frames from the network are size-limited before they are buffered and decoded by
 ``mplog._listener.untrusted`` (never unpickled, never evaluated). Connections over the
 limits, unauthenticated, slow, malformed or oversized are cut off, counted (``stats()
@@ -15,6 +18,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import socket
+import ssl
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -27,6 +31,8 @@ from mplog._settings import Network
 #: At most this many cut-off reasons are logged per second; the rest are only counted.
 _REPORTS_PER_SECOND = 5
 REASONS = ("rejected_auth", "oversized", "malformed", "timed_out", "over_limit")
+#: With TLS, also: handshakes that failed (a plaintext client, a bad or missing certificate).
+TLS_FAILED = "tls_failed"
 
 
 def bind(network: Network) -> socket.socket:
@@ -60,11 +66,13 @@ class Gate:
         self._control = control
         #: Where cut-off notices go (the loop sets it to log them through the handlers).
         self.report: Callable[[str], None] = lambda message: None
-        self.counts: Counter[str] = Counter({reason: 0 for reason in REASONS})
+        reasons = REASONS if network.tls is None else (*REASONS, TLS_FAILED)
+        self.counts: Counter[str] = Counter({reason: 0 for reason in reasons})
         #: Connections not yet authenticated, and their deadlines.
         self._strangers: dict[socket.socket, tuple[Peer, float]] = {}
         self._open = 0
         self._window = (0, 0)  # (second, reports logged in it)
+        self._tls = None if network.tls is None else network.tls.make_context(server=True)
 
     def admit(self, sock: socket.socket) -> Peer | None:
         """A new connection: a Peer that has been sent its challenge, or None (over limits)."""
@@ -74,18 +82,47 @@ class Gate:
         ):
             self._refuse(sock, "over_limit", "too many connections")
             return None
-        peer = Peer(sock, reader=_protocol.FrameReader(self._network.max_frame))
-        peer.challenge = secrets.token_bytes(32)
-        peer.lines = self._control
         try:
-            peer.remote = str(sock.getpeername()[0])
-            sock.send(_protocol.frame(_protocol.KIND_CHALLENGE, peer.challenge))
+            remote = str(sock.getpeername()[0])
+            if self._tls is not None:  # the handshake is done by shake(), as data comes
+                sock = self._tls.wrap_socket(sock, server_side=True, do_handshake_on_connect=False)
         except OSError:  # gone already
             sock.close()
             return None
+        peer = Peer(sock, reader=_protocol.FrameReader(self._network.max_frame))
+        peer.remote = remote
+        peer.lines = self._control
+        peer.tls_pending = self._tls is not None
         self._open += 1
         self._strangers[sock] = (peer, time.monotonic() + self._network.handshake_timeout)
+        if not peer.tls_pending and not self._challenge(peer):
+            self.closed(peer)
+            sock.close()
+            return None
         return peer
+
+    def _challenge(self, peer: Peer) -> bool:
+        """Send ``peer`` its challenge; False if it is gone already."""
+        peer.challenge = secrets.token_bytes(32)
+        try:
+            peer.sock.send(_protocol.frame(_protocol.KIND_CHALLENGE, peer.challenge))
+        except OSError:
+            return False
+        return True
+
+    def shake(self, peer: Peer) -> bool | None:
+        """Go on with ``peer``'s TLS handshake: True when done (and challenged), None while it
+        waits for data, False when it failed (counted; the loop closes it)."""
+        assert isinstance(peer.sock, ssl.SSLSocket)
+        try:
+            peer.sock.do_handshake()
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return None
+        except (OSError, ValueError) as exc:
+            self.cut_off(peer, TLS_FAILED, f"TLS handshake failed: {exc}")
+            return False
+        peer.tls_pending = False
+        return self._challenge(peer)
 
     def verify(self, peer: Peer, hello: dict[str, Any]) -> bool:
         """Whether ``hello`` proves the key; a stranger's only chance."""

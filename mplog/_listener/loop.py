@@ -41,6 +41,7 @@ import logging
 import select
 import selectors
 import socket
+import ssl
 import time
 from collections import Counter
 from typing import Any
@@ -169,13 +170,20 @@ class ListenerLoop(Stopping):
             peer = Peer(sock) if gate is None else gate.admit(sock)
             if peer is None:
                 continue
-            self._peers[sock] = peer
-            self._selector.register(sock, selectors.EVENT_READ, peer)
+            self._peers[peer.sock] = peer  # with TLS, not the accepted socket: its wrapper
+            self._selector.register(peer.sock, selectors.EVENT_READ, peer)
 
     def _read(self, peer: Peer) -> None:
+        if peer.tls_pending:
+            assert self._gate is not None
+            done = self._gate.shake(peer)
+            if done is False:
+                self._close(peer, ended="cut off: its TLS handshake failed")
+            if not done:
+                return
         try:
             data = peer.receive(_RECV_SIZE)
-        except (BlockingIOError, InterruptedError):
+        except (BlockingIOError, InterruptedError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
             return
         except OSError:
             data = b""

@@ -15,6 +15,7 @@ import logging
 import os
 import selectors
 import socket
+import ssl
 import struct
 import termios
 from collections import Counter
@@ -52,6 +53,8 @@ class Peer:
     remote: str | None = None
     #: The random challenge a network connection must answer in its hello.
     challenge: bytes = b""
+    #: Its TLS handshake is not done yet (the challenge is sent when it is).
+    tls_pending: bool = False
     #: Whether it may send finished lines, appended as they are (not a network sender's:
     #: a line cut short would run into the next one; those send records).
     lines: bool = True
@@ -113,6 +116,8 @@ class Peer:
         pipe's read end with them)."""
         if self.pipe is not None:
             return os.read(self.pipe, size)
+        if isinstance(self.sock, ssl.SSLSocket):
+            return _receive_tls(self.sock, size)
         if self.sock.family != socket.AF_UNIX:
             return self.sock.recv(size)
         data, fds, _, _ = socket.recv_fds(self.sock, size, 1)
@@ -201,6 +206,26 @@ def _key(peer: Peer) -> int | str:
     """A process's key in ``stats()["processes"]``: its pid, or for a process of another
     host (whose pid may equal a local one), ``"host:pid"``."""
     return peer.pid or 0 if peer.host in ("", HOSTNAME) else f"{peer.host}:{peer.pid}"
+
+
+def _receive_tls(sock: ssl.SSLSocket, size: int) -> bytes:
+    """Read what has arrived, up to about ``size`` bytes: until the kernel has no more, and
+    past ``size`` while TLS holds decrypted bytes (select cannot see those: left there, they
+    would wait for the next packet). BlockingIOError when there is nothing yet."""
+    data = bytearray()
+    while len(data) < size or sock.pending():
+        try:
+            chunk = sock.recv(max(size - len(data), sock.pending(), 1))
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            break
+        if not chunk:  # the end: handed over on the next read, after what came before it
+            if data:
+                break
+            return b""
+        data += chunk
+    if not data:
+        raise BlockingIOError("no TLS data yet")
+    return bytes(data)
 
 
 def _receive_plain(stream: socket.socket | int, size: int) -> bytes:

@@ -106,11 +106,12 @@ class Listener:
             raise
         self._state = "running"
         _running.add(self)
-        if self._network is not None and not self._network.loopback:
+        network = self._network
+        if network is not None and not network.loopback and network.tls is None:
             sys.stderr.write(
                 f"mplog: listening on {self._network_address} without TLS: senders are "
                 "authenticated, but records travel in clear text; use it on a trusted network "
-                "only (TLS is not available yet)\n"
+                "only, or pass tls=(cert, key)\n"
             )
         atexit.register(self.stop)
         return self

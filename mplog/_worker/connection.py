@@ -21,7 +21,8 @@ import sys
 from typing import Any
 
 from mplog import _compat, _protocol
-from mplog._settings import MAX_FRAME, Address
+from mplog._settings import MAX_FRAME, Address, Tls
+from mplog._worker import tls as _tls
 from mplog._worker.context import HOSTNAME
 
 #: No SIGPIPE if the listener is gone, even where a program restored its default action.
@@ -60,6 +61,7 @@ def connect(
     block_timeout: float | None = None,
     buffer_bytes: int | None = None,
     key: bytes | None = None,
+    tls: Tls | None = None,
 ) -> socket.socket:
     """Open a connection to the listener and introduce this process on it.
 
@@ -68,7 +70,8 @@ def connect(
     this process holds ``key`` (by default the token): HMAC-SHA256 of the challenge; neither
     the key nor the token travels. ``block_timeout`` becomes the kernel's send timeout
     (``SO_SNDTIMEO``): a blocking send that makes no progress for that long fails, at no cost
-    to sends that don't wait.
+    to sends that don't wait. With ``tls``, a TCP connection is wrapped in TLS first
+    (``mplog._worker.tls``).
     """
     target: Any = address
     family: int = socket.AF_UNIX
@@ -86,6 +89,14 @@ def connect(
         if family != socket.AF_UNIX:  # each record leaves at once, not after an ACK
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.connect(target)
+        if tls is not None and isinstance(address, tuple):
+            sock = _tls.wrap(
+                sock,
+                tls,
+                address[0],
+                handshake_timeout=block_timeout or HANDSHAKE_TIMEOUT,
+                send_timeout=block_timeout,
+            )
         hello = {
             "pid": os.getpid(),
             "interp": _compat.interpreter_id(),
@@ -216,10 +227,17 @@ def open_stream(
     block_timeout: float | None,
     buffer_bytes: int | None,
     key: bytes | None = None,
+    tls: Tls | None = None,
 ) -> Stream:
     """Connect as a logging process and open the stream its frames go into."""
     sock = connect(
-        address, token, "worker", block_timeout=block_timeout, buffer_bytes=buffer_bytes, key=key
+        address,
+        token,
+        "worker",
+        block_timeout=block_timeout,
+        buffer_bytes=buffer_bytes,
+        key=key,
+        tls=tls,
     )
     if sock.family != socket.AF_UNIX:
         return Stream(sock, None, block_timeout)

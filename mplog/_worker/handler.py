@@ -162,6 +162,7 @@ class ShippingHandler(logging.Handler):
             block_timeout=config.shipping.block_timeout,
             buffer_bytes=config.shipping.buffer_bytes,
             key=config.key,
+            tls=config.tls,
         )
         self._process_name = process_name()
         _close_at_process_exit(self)

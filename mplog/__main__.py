@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mplog import _demo
+from mplog import _demo, _serve
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,6 +26,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _demo.add_arguments(demo)
     demo.set_defaults(run=_demo.main)
+    serve = commands.add_parser(
+        "serve",
+        help="a standalone listener that programs of this and other hosts log into",
+        description=(
+            "Listen on --listen for senders (mplog.connect) that prove they hold the shared "
+            "key, optionally over TLS, and write their records to --file or as --config says. "
+            "SIGINT/SIGTERM drain and stop (exit 0); SIGHUP reopens the files."
+        ),
+    )
+    _serve.add_arguments(serve)
+    serve.set_defaults(run=_serve.main, parser=serve)
     return parser
 
 

@@ -58,6 +58,8 @@ KIND_DROPPED = 12
 KIND_CHALLENGE = 13
 #: The listener's answer to a network hello that proved the key (a refused one is closed).
 KIND_WELCOME = 14
+#: From the supervisor: reopen the destination's files (after an external rotation).
+KIND_REOPEN = 15
 LINE_LEVEL = struct.Struct("!H")
 _ANSWER_PREFIX = b"mplog-hello-v1:"
 _LINE_HEADER = struct.Struct("!IBH")

@@ -21,7 +21,15 @@ from mplog._outputs.destinations import FileDestination
 from mplog._worker import connection as _connection
 from mplog._worker import handler as worker
 from tests import _workers
-from tests._helpers import FMT, TIMEOUT, ListHandler, check_sequences, join_process, read_lines
+from tests._helpers import (
+    FMT,
+    TIMEOUT,
+    ListHandler,
+    check_sequences,
+    join_process,
+    read_lines,
+    wait_received,
+)
 
 
 def _spawn_log(tag: str, n: int) -> int:
@@ -302,3 +310,27 @@ def test_a_start_failing_after_the_loop_started_leaves_nothing_behind(
     if mode == "process" or step == "install":
         runner.join(TIMEOUT)
         assert not runner.is_alive()
+
+
+@pytest.mark.parametrize("rotate", [None, "1 MB"])
+def test_reopen_after_the_file_was_moved(
+    mode: str, rotate: str | None, listen: Callable[..., mplog.Listener], log_path: Path
+) -> None:
+    """reopen() (what ``mplog serve`` does on SIGHUP): after ``mv app.log app.log.1``,
+    records go to a new app.log and the moved file keeps what came before; without a move,
+    it appends to the same file."""
+    listener = listen(mode, rotate=rotate)
+    _workers.log_seq("before", 5)
+    wait_received(listener, 5)
+    moved = log_path.with_name("app.log.1")
+    log_path.rename(moved)
+    listener.reopen()
+    assert log_path.exists()
+    _workers.log_seq("after", 5)
+    listener.reopen()  # the file was not moved this time: nothing of it is lost
+    _workers.log_seq("last", 5)
+    listener.stop()
+    check_sequences(read_lines(moved), {"before": 5})
+    check_sequences(read_lines(log_path), {"after": 5, "last": 5})
+    with pytest.raises(RuntimeError, match="not running"):
+        listener.reopen()

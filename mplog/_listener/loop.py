@@ -268,6 +268,9 @@ class ListenerLoop(Stopping):
             self._reply(peer)
         elif kind == _protocol.KIND_STATS and peer is self._control:
             self._reply(peer)
+        elif kind == _protocol.KIND_REOPEN and peer is self._control:
+            self._router.reopen()
+            self._reply(peer)
         elif kind == _protocol.KIND_STOP and peer is self._control:
             self._begin_stop(float(_protocol.decode(body).get("timeout", 10.0)))
         else:

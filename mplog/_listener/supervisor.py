@@ -249,6 +249,17 @@ class Listener:
             1 for _, p in _streams(reply) if p["state"] != "connected"
         )
 
+    def reopen(self) -> None:
+        """Reopen the destination's files (appending), in the listener: after an external
+        tool (``logrotate``, ``mv``) moved them away, records go to new files of those names.
+        """
+        with self._control_lock:
+            if self._state != "running":
+                raise RuntimeError("the listener is not running")
+            reply = self._ask(_protocol.KIND_REOPEN, {}, 10.0)
+        if "error" in reply:
+            raise RuntimeError(f"the listener could not reopen its files: {reply['error']}")
+
     def stats(self) -> dict[str, Any]:
         """The listener's counts: records received, written and dropped, in total and per
         process (by pid: name, levels, state) and per subinterpreter (``"interpreters"``, by

@@ -145,6 +145,19 @@ class Router:
                 "and further failures of this handler are counted, not printed\n"
             )
 
+    def reopen(self) -> int:
+        """Close and reopen every file handler's file, appending (after ``logrotate`` or
+        ``mv`` moved it away, records go to a new file of the same name); return how many."""
+        count = 0
+        for handler in self.handlers:
+            if isinstance(handler, logging.FileHandler):
+                try:
+                    _reopen(handler)
+                    count += 1
+                except Exception as exc:
+                    self._failed(handler, exc)
+        return count
+
     def close(self) -> None:
         """Flush and close every handler; one failing does not keep the others open."""
         for handler in self.handlers:
@@ -153,6 +166,26 @@ class Router:
                 handler.close()
             except Exception as exc:
                 self._failed(handler, exc)
+
+
+def _reopen(handler: logging.FileHandler) -> None:
+    handler.acquire()
+    try:
+        if handler.stream is not None:
+            handler.stream.flush()
+            handler.stream.close()
+            handler.stream = None
+        mode, handler.mode = handler.mode, "a"  # "w" would empty a file that did not move
+        try:
+            reopen = getattr(handler, "_reopen", None)  # RotatingHandler: it measures it too
+            if reopen is not None:
+                reopen()
+            else:
+                handler.stream = handler._open()
+        finally:
+            handler.mode = mode
+    finally:
+        handler.release()
 
 
 def _line_writer(handler: logging.StreamHandler[Any]) -> Callable[[Lines], None]:

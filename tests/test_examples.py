@@ -200,3 +200,25 @@ def test_network(tmp_path: Path) -> None:
     }
     assert lines[-1]["message"] == "network connections cut off: 0"
     assert "squares: [0, 1, 4, 9]" in {r["message"] for r in lines}
+
+
+def test_serve(tmp_path: Path) -> None:
+    """mplog serve with three sender programs; after mv + SIGHUP the second round goes to a
+    new app.log, and SIGTERM's summary counts every record."""
+    result = run_example("serve.py", str(tmp_path))
+    assert "app.log.1: 9 lines" in result.stdout
+    assert "app.log: 9 lines" in result.stdout
+    assert re.search(
+        r"stopped; 18 records from \d+ processes on 1 hosts, 18 written", result.stdout
+    )
+    line = re.compile(
+        r"^\S+ \S+ (?P<host>\S+) (?P<process>\S+)\[(?P<pid>\d+)\] (?P<name>\S+) \w+ "
+        r"(?P<message>.*)$"
+    )
+    before = parse(tmp_path / "app.log.1", line)
+    after = parse(tmp_path / "app.log", line)
+    assert {r["message"].split()[0] for r in before} == {"before-rotation"}
+    assert {r["message"].split()[0] for r in after} == {"after-rotation"}
+    assert Counter(r["name"] for r in before + after) == {
+        f"example.{name}": 6 for name in ("web", "worker", "cron")
+    }

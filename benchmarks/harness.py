@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import multiprocessing
+import resource
 import shutil
 import statistics
 import tempfile
@@ -51,6 +52,8 @@ class Outcome:
 
     tasks: list[TaskStats]
     files: list[Path]
+    #: CPU seconds of a listener program, when the variant can measure it (network ones).
+    listener_cpu_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,13 @@ class Variant:
         import importlib.util
 
         return importlib.util.find_spec(self.requires) is not None
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's reaped children so far (a listener process's, when
+    taken just before and after its stop, once the pool's workers were reaped)."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 def run_tasks(
@@ -117,6 +127,8 @@ class Trial:
     cpu_us: float = 0.0
     p99_us: float = 0.0
     peak_mb: float = 0.0
+    #: The listener program's CPU per record (0: not measured by this variant).
+    listener_cpu_us: float = 0.0
     verdict: Verdict | None = None
     error: str = ""
 
@@ -185,6 +197,8 @@ def _measure(trial: Trial, outcome: Outcome) -> None:
     trial.verdict = verify(outcome.files, trial.workers, trial.records, pids)
     calls = sum(stats.records for stats in outcome.tasks)
     trial.cpu_us = sum(stats.cpu_seconds for stats in outcome.tasks) / max(calls, 1) * 1e6
+    if outcome.listener_cpu_s is not None:
+        trial.listener_cpu_us = outcome.listener_cpu_s / max(calls, 1) * 1e6
     samples = sorted(ns for stats in outcome.tasks for ns in stats.latencies_ns)
     trial.p99_us = percentile(samples, 0.99) / 1e3
 

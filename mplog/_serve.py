@@ -44,6 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add("--tls-cert", help="the listener's TLS certificate (PEM)")
     add("--tls-key", help="its private key (PEM, chmod 600)")
     add("--tls-ca", help="require client certificates signed by this CA (mutual TLS)")
+    add(
+        "--drain-timeout",
+        type=float,
+        default=60.0,
+        help="at SIGINT/SIGTERM, seconds to take what senders sent before cutting them off "
+        "(counted in the summary; default: %(default)s)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -84,7 +91,14 @@ def _listener_options(args: argparse.Namespace) -> dict[str, Any]:
             f"mplog serve needs the key senders prove they hold: --key-file F (chmod 600) or "
             f"the {KEY_ENV} environment variable"
         )
-    network = {"listen": args.listen, "key_file": args.key_file, "tls": _tls(args)}
+    if not args.drain_timeout > 0:
+        raise ValueError(f"--drain-timeout must be positive, got {args.drain_timeout}")
+    network = {
+        "listen": args.listen,
+        "key_file": args.key_file,
+        "tls": _tls(args),
+        "stop_timeout": args.drain_timeout,
+    }
     file_options = {
         "json": args.json,
         "rotate": args.rotate,

@@ -185,6 +185,7 @@ def test_status_line_on_a_terminal(tmp_path: Path) -> None:
         (["--file", "a.log", "--tls-cert", "missing.pem", "--tls-key", "k"], "does not exist"),
         (["--file", "a.log", "--keep", "3"], "only take effect when the file rotates"),
         (["--file", "a.log", "--compress", "zip"], "invalid choice"),
+        (["--file", "a.log", "--drain-timeout", "0"], "--drain-timeout must be positive"),
     ],
 )
 def test_bad_arguments_exit_2(args: list[str], message: str, tmp_path: Path) -> None:

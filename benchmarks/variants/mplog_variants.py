@@ -6,7 +6,7 @@ import logging
 from typing import Literal
 
 import mplog
-from benchmarks.harness import Job, Outcome, Variant, run_tasks
+from benchmarks.harness import Job, Outcome, Variant, children_cpu, run_tasks
 from benchmarks.workload import FORMAT
 
 
@@ -15,8 +15,10 @@ def _with_listener(job: Job, mode: Literal["thread", "process"], pool: str) -> O
     try:
         tasks = run_tasks(job, pool=pool, executor=mplog.ProcessPoolExecutor)
     finally:
+        before = children_cpu()  # the pool's workers are reaped: what follows is the listener's
         listener.stop()
-    return Outcome(tasks, [job.log_path])
+    cpu = children_cpu() - before if mode == "process" else None
+    return Outcome(tasks, [job.log_path], listener_cpu_s=cpu)
 
 
 def mplog_thread(job: Job) -> Outcome:

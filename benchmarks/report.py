@@ -23,6 +23,7 @@ COLUMNS = (
     "spread (min-max)",
     "x cookbook",
     "CPU µs/call",
+    "listener µs/rec",
     "p99 µs",
     "peak MB",
     "lost",
@@ -98,7 +99,7 @@ def _row(cell: Cell, base: Cell | None) -> list[str]:
     head = [cell.method, str(cell.workers), cell.variant]
     tail = [str(lost), str(corrupt), cell.status()]
     if not cell.ok:
-        return [*head, "FAILED", "", "", "", "", "", *tail]
+        return [*head, "FAILED", "", "", "", "", "", "", *tail]
     low, high = cell.spread
     ratio = f"{cell.rate / base.rate:.2f}" if base is not None and base.ok else ""
     measures = [
@@ -106,6 +107,7 @@ def _row(cell: Cell, base: Cell | None) -> list[str]:
         f"{low:,.0f}-{high:,.0f}",
         ratio,
         f"{cell.median_of('cpu_us'):.2f}",
+        f"{listener:.2f}" if (listener := cell.median_of("listener_cpu_us")) else "",
         f"{cell.median_of('p99_us'):,.0f}",
         f"{cell.median_of('peak_mb'):.1f}",
     ]
@@ -115,7 +117,7 @@ def _row(cell: Cell, base: Cell | None) -> list[str]:
 def text_table(table: list[list[str]]) -> str:
     """An aligned plain-text table."""
     widths = [max(len(row[i]) for row in [list(COLUMNS), *table]) for i in range(len(COLUMNS))]
-    numeric = {1, 3, 4, 5, 6, 7, 8, 9, 10}
+    numeric = {1, 3, 4, 5, 6, 7, 8, 9, 10, 11}
 
     def line(row: Sequence[str]) -> str:
         cells = [

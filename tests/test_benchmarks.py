@@ -9,6 +9,7 @@ installed are skipped.
 from __future__ import annotations
 
 import multiprocessing
+import shutil
 import threading
 import time
 from collections.abc import Callable
@@ -42,6 +43,17 @@ def test_variant_output_verifies(name: str) -> None:
     assert trial.verdict is not None
     assert trial.verdict.found == trial.verdict.expected == WORKERS * RECORDS
     assert trial.rate > 0 and trial.cpu_us > 0 and trial.p99_us > 0
+
+
+@pytest.mark.parametrize("name", ["serve-tcp", "serve-tls", "socket-cookbook", "mplog-process"])
+def test_listener_program_variants_verify_and_measure_the_listener(name: str) -> None:
+    """The network variants (mplog serve over TCP and TLS, the cookbook's receiver) and
+    the listener process verify, and report the listener program's CPU per record."""
+    if name == "serve-tls" and shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed")
+    trial = run_trial(_variant(name), "fork", WORKERS, RECORDS)
+    assert trial.ok, trial.problems()
+    assert trial.listener_cpu_us > 0
 
 
 def test_mplog_process_listener_under_spawn_verifies() -> None:

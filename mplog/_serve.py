@@ -15,6 +15,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Collection
 from types import FrameType
 from typing import Any
 
@@ -179,8 +180,13 @@ def summary(stats: dict[str, Any]) -> str:
     hosts = {p["host"] for p in processes.values()}
     cut = {k: v for k, v in stats.get("network", {}).items() if v}
     return (
-        f"mplog serve: stopped; {stats['received']} records from {len(processes)} processes "
-        f"on {len(hosts)} hosts, {stats['written']} written, {stats['dropped']} dropped by "
+        f"mplog serve: stopped; {stats['received']} records from {_count(processes, 'process')} "
+        f"on {_count(hosts, 'host')}, {stats['written']} written, {stats['dropped']} dropped by "
         f"senders, {stats['unread_records']} unread at stop, {stats['handler_errors']} "
         f"handler errors; connections cut off: {cut or 'none'}\n"
     )
+
+
+def _count(items: Collection[object], noun: str) -> str:
+    plural = noun + ("es" if noun.endswith("s") else "s")
+    return f"{len(items)} {noun if len(items) == 1 else plural}"

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
+import subprocess
+import sys
+import textwrap
 import threading
 import time
 from collections import defaultdict
@@ -153,3 +157,52 @@ class ListHandler(logging.Handler):
     def messages(self) -> list[str]:
         """The messages of the records handled so far."""
         return [record.getMessage() for record in self.records]
+
+
+def run_sender(
+    tmp_path: Path,
+    address: tuple[str, int],
+    tag: str,
+    count: int,
+    *,
+    key: str,
+    tls: str = "None",
+    pool_method: str | None = None,
+) -> str:
+    """Run a separate Python program that logs ``count`` "seq <tag>" records into
+    ``address`` with ``mplog.connect(key=..., tls=<tls source text>)``, then 3 from a pool of
+    its own (started with ``pool_method``, by default the platform's); return its pid."""
+    script = tmp_path / f"sender_{tag}.py"
+    script.write_text(
+        textwrap.dedent(
+            f"""
+            import itertools, logging, multiprocessing, os
+            import mplog
+
+            COUNT = itertools.count()
+
+            def task(i):
+                logging.getLogger("remote.pool").info("seq {tag}-pool-%d %d 0", i, next(COUNT))
+
+            if __name__ == "__main__":
+                mplog.connect({address!r}, key_env="NET_KEY", tls={tls}, level="INFO")
+                for i in range({count}):
+                    logging.getLogger("remote").info("seq {tag} %d %d", i, i)
+                ctx = multiprocessing.get_context({pool_method!r})
+                with mplog.ProcessPoolExecutor(2, mp_context=ctx) as pool:
+                    list(pool.map(task, range(3)))
+                print(os.getpid())
+            """
+        )
+    )
+    result = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        env={**os.environ, "NET_KEY": key},
+        cwd=tmp_path,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()

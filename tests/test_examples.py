@@ -208,9 +208,7 @@ def test_serve(tmp_path: Path) -> None:
     result = run_example("serve.py", str(tmp_path))
     assert "app.log.1: 9 lines" in result.stdout
     assert "app.log: 9 lines" in result.stdout
-    assert re.search(
-        r"stopped; 18 records from \d+ processes on 1 hosts, 18 written", result.stdout
-    )
+    assert re.search(r"stopped; 18 records from \d+ processes on 1 host, 18 written", result.stdout)
     line = re.compile(
         r"^\S+ \S+ (?P<host>\S+) (?P<process>\S+)\[(?P<pid>\d+)\] (?P<name>\S+) \w+ "
         r"(?P<message>.*)$"

@@ -7,9 +7,6 @@ import json
 import logging
 import os
 import socket
-import subprocess
-import sys
-import textwrap
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -23,7 +20,7 @@ from mplog._settings import Network, load_key, parse_address
 from mplog._worker import connection as _connection
 from mplog._worker.context import HOSTNAME
 from tests import _workers
-from tests._helpers import FMT, TIMEOUT, check_sequences, parse_line, read_lines
+from tests._helpers import FMT, TIMEOUT, check_sequences, parse_line, read_lines, run_sender
 
 KEY = "k" * 32
 NET_FMT = "%(hostname)s|" + FMT
@@ -38,42 +35,9 @@ def _has_ipv6_loopback() -> bool:
     return True
 
 
-def _sender(tmp_path: Path, address: tuple[str, int], tag: str, count: int, **env: str) -> str:
-    """Run a separate Python process that logs into ``address`` with mplog.connect and from a
-    pool of its own; return its stdout (its pid)."""
-    script = tmp_path / f"sender_{tag}.py"
-    script.write_text(
-        textwrap.dedent(
-            f"""
-            import itertools, logging, os
-            import mplog
-
-            COUNT = itertools.count()
-
-            def task(i):
-                logging.getLogger("remote.pool").info("seq {tag}-pool-%d %d 0", i, next(COUNT))
-
-            if __name__ == "__main__":
-                mplog.connect({address!r}, key_env="NET_KEY", level="INFO")
-                for i in range({count}):
-                    logging.getLogger("remote").info("seq {tag} %d %d", i, i)
-                with mplog.ProcessPoolExecutor(2) as pool:
-                    list(pool.map(task, range(3)))
-                print(os.getpid())
-            """
-        )
-    )
-    result = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        env={**os.environ, "NET_KEY": KEY, **env},
-        cwd=tmp_path,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.strip()
+def _sender(tmp_path: Path, address: tuple[str, int], tag: str, count: int) -> str:
+    """A separate program logging into ``address`` (and from a pool of its own); its pid."""
+    return run_sender(tmp_path, address, tag, count, key=KEY)
 
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])

@@ -9,9 +9,6 @@ import os
 import pickle
 import socket
 import ssl
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -19,7 +16,7 @@ import pytest
 import mplog
 from mplog._settings import Tls
 from tests._certs import Certs, make_certs, needs_openssl
-from tests._helpers import FMT, TIMEOUT, check_sequences, read_lines, wait_for
+from tests._helpers import FMT, TIMEOUT, check_sequences, read_lines, run_sender, wait_for
 
 pytestmark = needs_openssl
 KEY = "t" * 32
@@ -31,40 +28,10 @@ def certs(tmp_path_factory: pytest.TempPathFactory) -> Certs:
 
 
 def _sender(tmp_path: Path, address: tuple[str, int], tag: str, count: int, tls: str) -> None:
-    """A separate process that logs ``count`` records into ``address`` with
-    ``mplog.connect(tls=<tls>)``, then 3 from a pool of its own (spawned: its workers get the
+    """A separate program logging ``count`` records into ``address`` with
+    ``mplog.connect(tls=<tls>)``, then 3 from a spawned pool of its own (its workers get the
     TLS setting by pickling)."""
-    script = tmp_path / f"sender_{tag}.py"
-    script.write_text(
-        textwrap.dedent(
-            f"""
-            import itertools, logging, multiprocessing
-            import mplog
-
-            COUNT = itertools.count()
-
-            def task(i):
-                logging.getLogger("pool").info("seq {tag}-pool-%d %d 0", i, next(COUNT))
-
-            if __name__ == "__main__":
-                mplog.connect({address!r}, key={KEY!r}, tls={tls}, level="INFO")
-                for i in range({count}):
-                    logging.getLogger("remote").info("seq {tag} %d %d", i, i)
-                ctx = multiprocessing.get_context("spawn")
-                with mplog.ProcessPoolExecutor(2, mp_context=ctx) as pool:
-                    list(pool.map(task, range(3)))
-            """
-        )
-    )
-    result = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        cwd=tmp_path,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    run_sender(tmp_path, address, tag, count, key=KEY, tls=tls, pool_method="spawn")
 
 
 def _listener(log_path: Path, tls: object, mode: str = "thread") -> mplog.Listener:

@@ -5,6 +5,7 @@ certificates, made by the openssl command in the test's directory (tests/_certs.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 import pickle
 import socket
@@ -180,3 +181,38 @@ def test_tls_errors(certs: Certs, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="add listen="):
         mplog.setup_listener(console=True, tls=(certs.server_cert, certs.server_key))
     os.chmod(loose, 0o600)
+
+
+def test_a_spawned_listener_process_takes_files_not_a_context(
+    certs: Certs, tmp_path: Path, log_path: Path
+) -> None:
+    """A listener process started by spawn gets the TLS files (pickled) and serves TLS; an
+    SSLContext cannot cross into it, and the error says what to give instead."""
+    spawn = multiprocessing.get_context("spawn")
+    listener = mplog.setup_listener(
+        log_path,
+        fmt=FMT,
+        level="INFO",
+        mode="process",
+        mp_context=spawn,
+        listen="127.0.0.1:0",
+        key=KEY,
+        tls=(certs.server_cert, certs.server_key),
+    )
+    assert listener.network_address is not None
+    _sender(tmp_path, listener.network_address, "spawned", 30, repr(str(certs.ca)))
+    listener.stop()
+    check_sequences(
+        read_lines(log_path), {"spawned": 30, **{f"spawned-pool-{i}": 1 for i in range(3)}}
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(certs.server_cert, certs.server_key)
+    with pytest.raises(TypeError, match="give the certificate files"):
+        mplog.setup_listener(
+            tmp_path / "other.log",
+            mode="process",
+            mp_context=spawn,
+            listen="127.0.0.1:0",
+            key=KEY,
+            tls=context,
+        )

@@ -4,17 +4,17 @@
 levels); :class:`WorkerConfig` is everything a child needs to log into a listener (where, the
 token, main's levels, the shipping policy, the line format). ``setup_listener`` takes the
 shipping options as keywords and builds one :class:`Shipping`; nothing re-declares them.
-Both sides of the pipe import this module, so it imports neither.
+Both sides of the pipe import this module, so it imports neither; every spawned worker
+imports it, so it leaves out ``dataclasses`` and ``typing`` (see ``mplog._frozen``).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
 import stat
-from dataclasses import dataclass, field, replace
-from typing import cast
+
+from mplog._frozen import field, frozen, replace
 
 #: The format of ``setup_listener(filename)`` and of records a process writes to stderr
 #: when the listener cannot take them.
@@ -54,7 +54,7 @@ def to_level(level: int | str) -> int:
     )
 
 
-@dataclass(frozen=True)
+@frozen
 class Shipping:
     """How every process ships its records to the listener.
 
@@ -93,10 +93,10 @@ class Shipping:
         """Records below this level may be dropped when the stream is full (-1: none)."""
         if self.on_full == "block":
             return -1
-        return 2**31 if self.keep_level is None else cast("int", self.keep_level)
+        return 2**31 if self.keep_level is None else int(self.keep_level)
 
 
-@dataclass(frozen=True)
+@frozen
 class WorkerConfig:
     """What a child needs to log into a listener: small, picklable, safe to send anywhere.
 
@@ -120,7 +120,7 @@ class WorkerConfig:
         return replace(self, root_level=root_level, levels=levels)
 
 
-@dataclass(frozen=True)
+@frozen
 class Network:
     """Where remote senders connect (``listen=``), the key they must prove they hold, and
     the limits that keep hostile connections from harming the listener."""
@@ -182,6 +182,8 @@ def is_loopback(host: str) -> bool:
     """Whether ``host`` (a name or an address) is this machine's loopback."""
     if host == "localhost":
         return True
+    import ipaddress  # only where a listener listens or a sender connects, not in workers
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -63,13 +63,16 @@ def connect(
     block_timeout: float | None = None,
     buffer_bytes: int | None = None,
     key: bytes | None = None,
+    pipe: int | None = None,
 ) -> socket.socket:
     """Open a connection to the listener and introduce this process on it.
 
-    On a Unix socket (in a private directory) the hello carries the listener's token. Over
-    TCP the listener first sends a random challenge, and the hello carries the proof that
-    this process holds ``key`` (by default the token): HMAC-SHA256 of the challenge; neither
-    the key nor the token travels. ``block_timeout`` becomes the kernel's send timeout
+    On a Unix socket (in a private directory) the hello carries the listener's token, and
+    ``pipe`` (a read end) goes along with it, in the same message: the process waits for no
+    answer, and the listener wakes once for both (on a loaded machine each wake-up of the
+    listener can preempt the starting process). Over TCP the listener first sends a random
+    challenge, and the hello carries the proof that this process holds ``key`` (by default
+    the token): HMAC-SHA256 of the challenge; neither the key nor the token travels. ``block_timeout`` becomes the kernel's send timeout
     (``SO_SNDTIMEO``): a blocking send that makes no progress for that long fails, at no cost
     to sends that don't wait.
     """
@@ -98,16 +101,27 @@ def connect(
         }
         if family == socket.AF_UNIX:
             hello["token"] = token
+            _send_hello(sock, _protocol.frame(_protocol.KIND_HELLO, _protocol.encode(hello)), pipe)
         else:
             challenge = _read_frame(sock, _protocol.KIND_CHALLENGE, block_timeout)
             hello["auth"] = _protocol.answer(key or token.encode(), challenge)
-        sock.sendall(_protocol.frame(_protocol.KIND_HELLO, _protocol.encode(hello)), SEND_FLAGS)
-        if family != socket.AF_UNIX:
+            sock.sendall(_protocol.frame(_protocol.KIND_HELLO, _protocol.encode(hello)), SEND_FLAGS)
             _read_frame(sock, _protocol.KIND_WELCOME, block_timeout)
     except BaseException:
         sock.close()
         raise
     return sock
+
+
+def _send_hello(sock: socket.socket, hello: bytes, pipe: int | None) -> None:
+    """Send the hello on a Unix socket, with ``pipe`` passed (``SCM_RIGHTS``) in one message."""
+    if pipe is None:
+        sock.sendall(hello, SEND_FLAGS)
+        return
+    data = hello + _protocol.frame(_protocol.KIND_PIPE, b"")
+    sent = socket.send_fds(sock, [data], [pipe], SEND_FLAGS)
+    if sent < len(data):  # the descriptor went with the first bytes
+        sock.sendall(data[sent:], SEND_FLAGS)
 
 
 def _read_frame(sock: socket.socket, kind: int, timeout: float | None) -> bytes:
@@ -220,21 +234,20 @@ def open_stream(
     buffer_bytes: int | None,
     key: bytes | None = None,
 ) -> Stream:
-    """Connect as a logging process and open the stream its frames go into."""
-    sock = connect(
-        address, token, "worker", block_timeout=block_timeout, buffer_bytes=buffer_bytes, key=key
-    )
-    if sock.family != socket.AF_UNIX:
+    """Connect as a logging process and open the stream its frames go into: on a Unix
+    socket a pipe, whose read end travels with the hello."""
+    options: dict[str, Any] = {"block_timeout": block_timeout, "buffer_bytes": buffer_bytes}
+    if isinstance(address, tuple):
+        sock = connect(address, token, "worker", key=key, **options)
         return Stream(sock, None, block_timeout)
     reader, writer = os.pipe()
     try:
         with contextlib.suppress(OSError):  # too large for this system: keep the default
             fcntl.fcntl(writer, _F_SETPIPE_SZ, buffer_bytes or _PIPE_BYTES)
         os.set_blocking(writer, False)
-        socket.send_fds(sock, [_protocol.frame(_protocol.KIND_PIPE, b"")], [reader])
+        sock = connect(address, token, "worker", key=key, pipe=reader, **options)
     except BaseException:
         os.close(writer)
-        sock.close()
         raise
     finally:
         os.close(reader)

@@ -72,9 +72,9 @@ def connect(
     answer, and the listener wakes once for both (on a loaded machine each wake-up of the
     listener can preempt the starting process). Over TCP the listener first sends a random
     challenge, and the hello carries the proof that this process holds ``key`` (by default
-    the token): HMAC-SHA256 of the challenge; neither the key nor the token travels. ``block_timeout`` becomes the kernel's send timeout
-    (``SO_SNDTIMEO``): a blocking send that makes no progress for that long fails, at no cost
-    to sends that don't wait.
+    the token): HMAC-SHA256 of the challenge; neither the key nor the token travels.
+    ``block_timeout`` becomes the kernel's send timeout (``SO_SNDTIMEO``): a blocking send
+    that makes no progress for that long fails, at no cost to sends that don't wait.
     """
     target: Any = address
     family: int = socket.AF_UNIX

@@ -178,7 +178,7 @@ def measure(samples: int = SAMPLES, method: str = "spawn") -> StartupCost:
 
 def measure_fresh(samples: int = SAMPLES) -> StartupCost:
     """:func:`measure` in a new interpreter started with ``-c`` (no main module for the
-    spawned children to import)."""
+    spawned children to import), from the current directory (the repository's root)."""
     code = f"from benchmarks.startup import measure; print(measure({int(samples)}).to_json())"
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -186,7 +186,6 @@ def measure_fresh(samples: int = SAMPLES) -> StartupCost:
         text=True,
         timeout=60 + 10 * samples,
         check=False,
-        cwd=Path(__file__).resolve().parent.parent,
     )
     if result.returncode != 0:
         raise RuntimeError(f"the start-up measurement failed: {result.stderr.strip()[-500:]}")

@@ -108,7 +108,9 @@ def write_results(
     checks = targets.checks(cells)
     extra: list[str] = []
     if section is not None:
-        checks += targets.startup_checks(section.cells, section.cost)
+        checks += targets.startup_checks(
+            section.cells, section.cost, section.workers, section.records
+        )
         extra = startup_rows.markdown(section, plan.variants)
         written.append(base.with_name(base.name + "-startup.json"))
         startup_raw = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import multiprocessing
+import resource
 import shutil
 import statistics
 import tempfile
@@ -117,6 +118,9 @@ class Trial:
     cpu_us: float = 0.0
     p99_us: float = 0.0
     peak_mb: float = 0.0
+    #: CPU seconds of the run's whole process tree (main, the workers, a listener process):
+    #: what the run cost the machine, hardly affected by how busy it is otherwise.
+    tree_cpu_s: float = 0.0
     verdict: Verdict | None = None
     error: str = ""
 
@@ -170,9 +174,12 @@ def run_trial(
 def _timed(variant: Variant, job: Job, trial: Trial) -> Outcome | None:
     try:
         with PeakTreeMemory() as memory:
+            cpu = tree_cpu_seconds()
             start = time.perf_counter()
             outcome = variant.run(job)
             trial.seconds = time.perf_counter() - start
+            # Inside the block: the memory sampler is not reaped yet, so it is not counted.
+            trial.tree_cpu_s = tree_cpu_seconds() - cpu
     except Exception as exc:
         trial.error = f"{type(exc).__name__}: {exc}"[:200]
         return None
@@ -187,6 +194,16 @@ def _measure(trial: Trial, outcome: Outcome) -> None:
     trial.cpu_us = sum(stats.cpu_seconds for stats in outcome.tasks) / max(calls, 1) * 1e6
     samples = sorted(ns for stats in outcome.tasks for ns in stats.latencies_ns)
     trial.p99_us = percentile(samples, 0.99) / 1e3
+
+
+def tree_cpu_seconds() -> float:
+    """CPU seconds used so far by this process and by its children that have been reaped
+    (a run's pool workers and listener process are, by the time it returns)."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def percentile(ordered: Sequence[float], fraction: float) -> float:

@@ -7,6 +7,8 @@ Measured in the same run as the main table, after it:
   With so few records each, every worker's start (interpreter, imports, mplog's connection)
   is a large part of the run: users with short-lived workers (``max_tasks_per_child=1``,
   autoscaling pools) see this case;
+- the CPU time of each run's whole process tree (main, workers, a listener process), which
+  hardly depends on how busy the machine is otherwise, against separate files;
 - the start-up-cost column: mplog's extra per spawned worker over a plain ``FileHandler``
   (``benchmarks.startup``: medians of alternating spawns, wall time to the first record
   written and the worker's CPU time; the CPU time hardly depends on the machine's load).
@@ -35,6 +37,7 @@ COLUMNS = (
     "spread (min-max)",
     "x separate files",
     "CPU µs/call",
+    "tree CPU s (x separate files)",
     "start-up extra ms/worker (wall / CPU)",
     "status",
 )
@@ -47,6 +50,8 @@ class Section:
     trials: list[Trial]
     cost: startup.StartupCost | None
     error: str = ""
+    workers: int = WORKERS
+    records: int = RECORDS
 
     @property
     def cells(self) -> dict[tuple[str, int, str], Cell]:
@@ -65,15 +70,17 @@ def run(
     reps: int,
     samples: int = startup.SAMPLES,
     progress: Callable[[Trial], None] | None = None,
+    workers: int = WORKERS,
+    records: int = RECORDS,
 ) -> Section:
     """Run the rows (the baseline and the mplog variants among ``variants``), then the
     start-up measurement."""
     chosen = [v for v in variants if v.name in (BASELINE, *MPLOG)]
-    trials = run_suite(Plan(chosen, [METHOD], [WORKERS], RECORDS, reps), progress=progress)
+    trials = run_suite(Plan(chosen, [METHOD], [workers], records, reps), progress=progress)
     try:
-        return Section(trials, startup.measure_fresh(samples))
+        return Section(trials, startup.measure_fresh(samples), "", workers, records)
     except (RuntimeError, OSError) as exc:
-        return Section(trials, None, str(exc))
+        return Section(trials, None, str(exc), workers, records)
 
 
 def _startup_text(section: Section, variant: str) -> str:
@@ -86,18 +93,20 @@ def _startup_text(section: Section, variant: str) -> str:
 def rows(section: Section, variants: Sequence[Variant]) -> list[list[str]]:
     """The section's rows, in the variants' order."""
     cells = section.cells
-    base = cells.get((METHOD, WORKERS, BASELINE))
+    base = cells.get((METHOD, section.workers, BASELINE))
     result = []
     for variant in variants:
-        cell = cells.get((METHOD, WORKERS, variant.name))
+        cell = cells.get((METHOD, section.workers, variant.name))
         if cell is None:
             continue
-        head = [METHOD, str(WORKERS), f"{RECORDS:,}", variant.name]
+        head = [METHOD, str(section.workers), f"{section.records:,}", variant.name]
         if not cell.ok:
-            result.append([*head, "FAILED", "", "", "", "", cell.status()])
+            result.append([*head, "FAILED", "", "", "", "", "", cell.status()])
             continue
         low, high = cell.spread
         ratio = f"{cell.rate / base.rate:.2f}" if base is not None and base.ok else ""
+        cpu = cell.median_of("tree_cpu_s")
+        cpu_ratio = f" ({cpu / base.median_of('tree_cpu_s'):.2f})" if base and base.ok else ""
         result.append(
             [
                 *head,
@@ -105,6 +114,7 @@ def rows(section: Section, variants: Sequence[Variant]) -> list[list[str]]:
                 f"{low:,.0f}-{high:,.0f}",
                 ratio,
                 f"{cell.median_of('cpu_us'):.2f}",
+                f"{cpu:.2f}{cpu_ratio}",
                 _startup_text(section, variant.name),
                 cell.status(),
             ]

@@ -114,14 +114,17 @@ def checks(cells: Cells) -> list[Check]:
 STARTUP_GOAL_MS = 5.0
 
 
-def startup_checks(cells: Cells, cost: StartupCost | None) -> list[Check]:
-    """Targets 5 and 6, from the start-up section's cells (spawn, 32 workers) and its
-    start-up measurement."""
+def startup_checks(
+    cells: Cells, cost: StartupCost | None, workers: int = 32, records: int = 4000
+) -> list[Check]:
+    """Targets 5 and 6, from the start-up section's cells (spawn, ``workers`` workers) and
+    its start-up measurement."""
     result = []
-    target = "32 spawned workers x 4,000 records vs separate files"
+    target = f"{workers} spawned workers x {records:,} records vs separate files"
     for variant in MPLOG:
         if any(key[2] == variant for key in cells):
-            ours, base = _ok(cells, "spawn", 32, variant), _ok(cells, "spawn", 32, BASELINE)
+            ours = _ok(cells, "spawn", workers, variant)
+            base = _ok(cells, "spawn", workers, BASELINE)
             if ours is None or base is None:
                 result.append(Check(target, "spawn", variant, "", ">= 1.00x", None))
                 continue

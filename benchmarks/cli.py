@@ -2,7 +2,8 @@
 
 ``python -m benchmarks`` runs the full suite; ``--quick`` a smoke run of under a minute.
 Results go to ``benchmarks/results/``: ``<stamp>.md`` (the table and the target checks),
-``<stamp>.png`` (records/s against workers) and ``<stamp>.json`` (every trial).
+``<stamp>.png`` (records/s against workers), ``<stamp>.json`` (every trial) and, with the
+start-up section, ``<stamp>-startup.json``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from benchmarks import report, targets
+from benchmarks import report, startup_rows, targets
 from benchmarks.harness import Trial
 from benchmarks.suite import Plan, check_methods, run_suite
 from benchmarks.variants import ALL, REFERENCE, by_name
@@ -42,6 +43,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--variants", help="variants to run (default: all installed)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
     parser.add_argument("--no-plot", action="store_true", help="skip the PNG plot")
+    parser.add_argument(
+        "--no-startup",
+        action="store_true",
+        help="skip the start-up section (32 spawned workers x 4,000 records, and the start-up "
+        "cost of one spawned worker); it runs when spawn is among the methods",
+    )
     parser.add_argument("--list", action="store_true", help="list the variants and exit")
     args = parser.parse_args(argv)
     defaults = QUICK if args.quick else FULL
@@ -81,19 +88,37 @@ def list_variants() -> None:
 
 
 def write_results(
-    args: argparse.Namespace, plan: Plan, trials: list[Trial], wall: float
+    args: argparse.Namespace,
+    plan: Plan,
+    trials: list[Trial],
+    wall: float,
+    section: startup_rows.Section | None = None,
 ) -> tuple[str, list[Path]]:
-    """Print the table; write the Markdown report, the plot and the raw trials."""
+    """Print the tables; write the Markdown report, the plot and the raw trials."""
     cells = report.collect(trials)
     table = report.rows(cells, plan.variants, REFERENCE)
     noise = report.noise_statement(cells.values())
     print("\n" + report.text_table(table) + "\n\n" + noise)
+    if section is not None:
+        print("\n" + startup_rows.text(section, plan.variants))
     args.out.mkdir(parents=True, exist_ok=True)
     stem = time.strftime("%Y%m%d-%H%M%S") + ("-quick" if args.quick else "")
     base = args.out / stem
     written = [base.with_suffix(".md"), base.with_suffix(".json")]
     checks = targets.checks(cells)
-    markdown = render_markdown(plan, table, noise, checks, wall)
+    extra: list[str] = []
+    if section is not None:
+        checks += targets.startup_checks(
+            section.cells, section.cost, section.workers, section.records
+        )
+        extra = startup_rows.markdown(section, plan.variants)
+        written.append(base.with_name(base.name + "-startup.json"))
+        startup_raw = {
+            "trials": [dataclasses.asdict(trial) for trial in section.trials],
+            "cost": None if section.cost is None else dataclasses.asdict(section.cost),
+        }
+        written[-1].write_text(json.dumps(startup_raw, indent=1), encoding="utf-8")
+    markdown = render_markdown(plan, table, noise, checks, wall, extra)
     written[0].write_text(markdown, encoding="utf-8")
     raw = [dataclasses.asdict(trial) for trial in trials]
     written[1].write_text(json.dumps(raw, indent=1), encoding="utf-8")
@@ -107,7 +132,12 @@ def write_results(
 
 
 def render_markdown(
-    plan: Plan, table: list[list[str]], noise: str, checks: list[targets.Check], wall: float
+    plan: Plan,
+    table: list[list[str]],
+    noise: str,
+    checks: list[targets.Check],
+    wall: float,
+    extra: Sequence[str] = (),
 ) -> str:
     """The whole Markdown report."""
     info = report.machine()
@@ -126,6 +156,8 @@ def render_markdown(
         "",
         noise,
     ]
+    if extra:
+        lines += ["", *extra]
     if checks:
         lines += ["", "## mplog targets", "", _targets_table(checks)]
     return "\n".join(lines) + "\n"
@@ -167,9 +199,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     compile_bytecode()
     started = time.perf_counter()
-    trials = run_suite(plan, progress=lambda trial: print(progress_line(trial), flush=True))
+    show = lambda trial: print(progress_line(trial), flush=True)  # noqa: E731
+    trials = run_suite(plan, progress=show)
+    section = None
+    if "spawn" in plan.methods and not args.no_startup:
+        section = startup_rows.run(plan.variants, plan.reps, progress=show)
     wall = time.perf_counter() - started
-    _, written = write_results(args, plan, trials, wall)
+    _, written = write_results(args, plan, trials, wall, section)
     print(f"\nwall time {wall / 60:.1f} min; wrote " + ", ".join(map(str, written)))
     mplog_failed = [t for t in trials if t.variant.startswith("mplog") and not t.ok]
-    return 1 if mplog_failed else 0
+    return 1 if mplog_failed or (section is not None and not section.ok) else 0

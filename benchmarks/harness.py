@@ -129,6 +129,9 @@ class Trial:
     peak_mb: float = 0.0
     #: The listener program's CPU per record (0: not measured by this variant).
     listener_cpu_us: float = 0.0
+    #: CPU seconds of the run's whole process tree (main, the workers, a listener process):
+    #: what the run cost the machine, hardly affected by how busy it is otherwise.
+    tree_cpu_s: float = 0.0
     verdict: Verdict | None = None
     error: str = ""
 
@@ -182,9 +185,12 @@ def run_trial(
 def _timed(variant: Variant, job: Job, trial: Trial) -> Outcome | None:
     try:
         with PeakTreeMemory() as memory:
+            cpu = tree_cpu_seconds()
             start = time.perf_counter()
             outcome = variant.run(job)
             trial.seconds = time.perf_counter() - start
+            # Inside the block: the memory sampler is not reaped yet, so it is not counted.
+            trial.tree_cpu_s = tree_cpu_seconds() - cpu
     except Exception as exc:
         trial.error = f"{type(exc).__name__}: {exc}"[:200]
         return None
@@ -201,6 +207,16 @@ def _measure(trial: Trial, outcome: Outcome) -> None:
         trial.listener_cpu_us = outcome.listener_cpu_s / max(calls, 1) * 1e6
     samples = sorted(ns for stats in outcome.tasks for ns in stats.latencies_ns)
     trial.p99_us = percentile(samples, 0.99) / 1e3
+
+
+def tree_cpu_seconds() -> float:
+    """CPU seconds used so far by this process and by its children that have been reaped
+    (a run's pool workers and listener process are, by the time it returns)."""
+    own, children = (
+        resource.getrusage(resource.RUSAGE_SELF),
+        resource.getrusage(resource.RUSAGE_CHILDREN),
+    )
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
 
 
 def percentile(ordered: Sequence[float], fraction: float) -> float:

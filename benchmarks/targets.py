@@ -5,6 +5,10 @@
 2. Worker CPU per logging call no more than the plain FileHandler's (every worker count).
 3. Peak memory of the process tree at 8 workers within 50 MB of separate files.
 4. Throughput at 32 workers at least 80% of that at 2.
+5. 32 spawned workers x 4,000 records each at least as fast as separate files (the suite's
+   start-up section, ``benchmarks.startup_rows``).
+6. A spawned worker's start costs at most 5 ms more than with a plain FileHandler (median
+   wall time to its first record written, and its CPU time).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from benchmarks.report import Cell
+from benchmarks.startup import StartupCost
 
 BASELINE = "separate-files"
 MPLOG = ("mplog-thread", "mplog-process", "mplog-pool")
@@ -102,4 +107,36 @@ def checks(cells: Cells) -> list[Check]:
             result += _cpu(cells, method, variant, sizes)
             result += _memory(cells, method, variant)
             result += _scaling(cells, method, variant)
+    return result
+
+
+#: mplog's extra start-up per spawned worker, over a plain FileHandler (target 6).
+STARTUP_GOAL_MS = 5.0
+
+
+def startup_checks(
+    cells: Cells, cost: StartupCost | None, workers: int = 32, records: int = 4000
+) -> list[Check]:
+    """Targets 5 and 6, from the start-up section's cells (spawn, ``workers`` workers) and
+    its start-up measurement."""
+    result = []
+    target = f"{workers} spawned workers x {records:,} records vs separate files"
+    for variant in MPLOG:
+        if any(key[2] == variant for key in cells):
+            ours = _ok(cells, "spawn", workers, variant)
+            base = _ok(cells, "spawn", workers, BASELINE)
+            if ours is None or base is None:
+                result.append(Check(target, "spawn", variant, "", ">= 1.00x", None))
+                continue
+            ratio = ours.rate / base.rate
+            result.append(Check(target, "spawn", variant, f"{ratio:.2f}x", ">= 1.00x", ratio >= 1))
+    goal = f"<= +{STARTUP_GOAL_MS:.0f} ms"
+    for what in ("wall", "CPU"):
+        target = f"start-up extra per spawned worker ({what}, median)"
+        if cost is None:
+            result.append(Check(target, "spawn", "mplog initializer", "", goal, None))
+            continue
+        extra = cost.extra_ms if what == "wall" else cost.extra_cpu_ms
+        met = extra <= STARTUP_GOAL_MS and cost.lossless
+        result.append(Check(target, "spawn", "mplog initializer", f"{extra:+.2f} ms", goal, met))
     return result

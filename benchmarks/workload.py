@@ -98,6 +98,27 @@ def _log_loop(
     return time.thread_time() - start, samples
 
 
+def file_handler(path: str | os.PathLike[str]) -> logging.Handler:
+    """A plain ``logging.FileHandler`` with the benchmark's format."""
+    return formatted(logging.FileHandler(path, "a", encoding="utf-8"))
+
+
+def own_file(directory: str) -> None:
+    """Worker setup of the separate-files baseline: a FileHandler on a file of its own.
+
+    Here, with the workload, rather than with the variants: spawned workers import the
+    module of their setup function, and the baseline's must cost them no more than mplog's.
+    """
+    install_root_handler(file_handler(os.path.join(directory, f"worker-{os.getpid()}.log")))
+
+
+def queue_worker(queue: Any) -> None:
+    """Worker setup of both cookbook recipes: a QueueHandler on the root logger."""
+    import logging.handlers
+
+    install_root_handler(logging.handlers.QueueHandler(queue))
+
+
 def formatted(handler: logging.Handler) -> logging.Handler:
     """``handler`` with the benchmark's line format."""
     handler.setFormatter(logging.Formatter(FORMAT))

@@ -5,16 +5,19 @@ Call :func:`setup_listener` in main, create pools with :class:`ProcessPoolExecut
 3.14+), or call :func:`configure_worker` in a child by hand.
 
 Names are imported on first use: a spawned worker unpickles its initializer from
-``mplog._pools`` and loads only the logging side (about a third of the package), not the
-listener, rotation or JSON code; every spawned process pays that import when it starts.
+``mplog._worker.initializer`` and loads only the logging side (about a third of the package),
+not the pool wrappers, the listener, rotation or JSON code, nor ``typing`` or
+``dataclasses``; every spawned process pays that import when it starts.
 """
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+import sys
 
+TYPE_CHECKING = False  # typing is not imported at run time: every spawned worker loads this
 if TYPE_CHECKING:
+    from typing import Any
+
     from mplog._connect import connect
     from mplog._interpreters import InterpreterPoolExecutor
     from mplog._listener.supervisor import Listener
@@ -68,7 +71,8 @@ def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'mplog' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
+    __import__(home)
+    value = getattr(sys.modules[home], name)
     globals()[name] = value  # later lookups skip this function
     return value
 

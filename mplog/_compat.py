@@ -19,14 +19,15 @@ Python that changes one fails one test (``tests/test_compat.py``) rather than a 
 
 from __future__ import annotations
 
-import concurrent.futures.process
 import functools
 import logging
-import multiprocessing.pool
 import sys
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not imported at run time: every spawned worker loads this
+if TYPE_CHECKING:
+    from typing import Any
 
 _MAP_ASYNC_PARAMETERS = ["self", "func", "iterable", "mapper", "chunksize", "callback"]
 
@@ -48,8 +49,12 @@ def pool_workers(pool: Any) -> list[Any]:
 
 def is_process_chunk(fn: Any) -> bool:
     """Whether ``fn`` is a chunk that ``ProcessPoolExecutor.map`` submitted."""
-    chunk = concurrent.futures.process._process_chunk
-    return isinstance(fn, functools.partial) and fn.func is chunk
+    process = sys.modules.get("concurrent.futures.process")  # not loaded: no chunk exists
+    return (
+        process is not None
+        and isinstance(fn, functools.partial)
+        and fn.func is process._process_chunk
+    )
 
 
 def forget_handlers(handlers: Iterable[logging.Handler]) -> None:
@@ -87,9 +92,16 @@ def before_thread_join(fn: Callable[[], object]) -> bool:
     return True
 
 
-def missing(pool_module: Any = multiprocessing.pool) -> list[str]:
-    """The internals above that this Python (and ``pool_module``) lacks or has changed."""
-    import inspect  # only for this check: workers import this module and never call it
+def missing(pool_module: Any = None) -> list[str]:
+    """The internals above that this Python (and ``pool_module``, by default the standard
+    library's ``multiprocessing.pool``) lacks or has changed."""
+    # Only for this check: workers import this module and never call it.
+    import concurrent.futures.process
+    import inspect
+    import multiprocessing.pool
+
+    if pool_module is None:
+        pool_module = multiprocessing.pool
 
     problems = []
     for name in ("mapstar", "starmapstar", "Pool"):

@@ -17,7 +17,10 @@ import importlib
 import os
 import sys
 import weakref
-from typing import Any
+
+TYPE_CHECKING = False  # typing is not imported at run time: every spawned worker loads this
+if TYPE_CHECKING:
+    from typing import Any
 
 _SIZE = 8
 

@@ -26,15 +26,16 @@ import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from mplog._pools import _WorkerInit, worker_config_for
+from mplog._pools import worker_config_for
 from mplog._settings import WorkerConfig
+from mplog._worker.initializer import WorkerInit
 from mplog._worker.tasks import Task
 
 if TYPE_CHECKING:
     from mplog._listener.supervisor import Listener
 
 
-class _InterpreterInit(_WorkerInit):
+class _InterpreterInit(WorkerInit):
     """The pool initializer of a subinterpreter: main's ``sys.path``, then as in a process
     pool (configure logging, take a worker index, run the user's initializer)."""
 

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from mplog import _compat
 from mplog._counter import WorkerCounter
 from mplog._settings import WorkerConfig
-from mplog._worker.context import set_worker_index
-from mplog._worker.handler import active_config, announce_exits, configure_worker
+from mplog._worker.handler import active_config, announce_exits
+from mplog._worker.initializer import ConfiguredTarget, WorkerInit
 from mplog._worker.tasks import MappedTask, Task
 
 if TYPE_CHECKING:
@@ -42,54 +42,12 @@ def worker_config_for(listener: Listener | None) -> WorkerConfig:
     return config
 
 
-class _WorkerInit:
-    """A pool initializer: configure logging, take a worker index, run the user's initializer."""
-
-    def __init__(
-        self,
-        config: WorkerConfig,
-        counter: WorkerCounter | None,
-        initializer: Callable[..., object] | None,
-        initargs: Iterable[Any],
-    ) -> None:
-        if initializer is not None and not callable(initializer):
-            raise TypeError(f"initializer must be a callable, got {type(initializer).__name__}")
-        self.config = config
-        self.counter = counter
-        self.initializer = initializer
-        self.initargs = tuple(initargs)
-
-    def __call__(self) -> None:
-        configure_worker(self.config)
-        set_worker_index(self.take_index())
-        if self.initializer is not None:
-            self.initializer(*self.initargs)
-
-    def take_index(self) -> int:
-        """The next free worker index of the pool (from the pool's shared counter)."""
-        assert self.counter is not None, "an initializer without a counter gives its own"
-        return self.counter.take()
-
-
 def _worker_init(
     listener: Listener | None,
     initializer: Callable[..., object] | None,
     initargs: Iterable[Any],
-) -> _WorkerInit:
-    return _WorkerInit(worker_config_for(listener), WorkerCounter(), initializer, initargs)
-
-
-class _ConfiguredTarget:
-    """A Process target: configure logging, then run the user's target (no pool task, so
-    its records carry no task fields)."""
-
-    def __init__(self, config: WorkerConfig, target: Callable[..., object]) -> None:
-        self.config = config
-        self.target = target
-
-    def __call__(self, /, *args: Any, **kwargs: Any) -> object:
-        configure_worker(self.config)
-        return self.target(*args, **kwargs)
+) -> WorkerInit:
+    return WorkerInit(worker_config_for(listener), WorkerCounter(), initializer, initargs)
 
 
 def _executor_context(mp_context: Any) -> Any:
@@ -260,7 +218,7 @@ def Process(
     """
     config = worker_config_for(listener)
     ctx = context if context is not None else multiprocessing.get_context()
-    wrapped = None if target is None else _ConfiguredTarget(config, target)
+    wrapped = None if target is None else ConfiguredTarget(config, target)
     process: multiprocessing.process.BaseProcess = ctx.Process(
         group, wrapped, name, tuple(args), dict(kwargs or {}), daemon=daemon
     )

@@ -14,17 +14,17 @@ objects) is rendered to text *in the process that logged*, so that:
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import hmac
 import logging
 import marshal
 import struct
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
-from typing import Any, cast
 
 from mplog._exceptions import summarize
 from mplog._settings import EXC_FIELD
+
+TYPE_CHECKING = False  # typing is not imported at run time: every spawned worker loads this
+if TYPE_CHECKING:
+    from typing import Any
 
 HEADER = struct.Struct("!IB")
 #: A process introduces itself: pid, name, role and the listener's token.
@@ -93,6 +93,9 @@ def decode(body: bytes) -> dict[str, Any]:
 
 def answer(key: bytes, challenge: bytes) -> str:
     """The proof that a sender holds ``key``: HMAC-SHA256 of the listener's challenge."""
+    import hashlib  # network connections only: loading OpenSSL costs a spawned worker 2 ms
+    import hmac
+
     return hmac.new(key, _ANSWER_PREFIX + challenge, hashlib.sha256).hexdigest()
 
 
@@ -231,12 +234,14 @@ def make_record(fields: dict[str, Any]) -> logging.LogRecord:
     return logging.makeLogRecord(fields)
 
 
-@dataclass
 class LineRun:
     """Finished lines that came one after another on one stream, with their levels."""
 
-    levels: list[int]
-    lines: list[memoryview]
+    __slots__ = ("levels", "lines")
+
+    def __init__(self, levels: list[int], lines: list[memoryview]) -> None:
+        self.levels = levels
+        self.lines = lines
 
 
 Frame = tuple[int, bytes]
@@ -259,7 +264,7 @@ class FrameReader:
 
     def feed(self, data: bytes) -> list[Frame]:
         """Add ``data``; return every frame it completes, as ``(kind, body)``."""
-        return cast("list[Frame]", self._split(data, group_lines=False))
+        return self._split(data, group_lines=False)  # type: ignore[return-value]
 
     def feed_runs(self, data: bytes) -> list[Frame | LineRun]:
         """Like :meth:`feed`, except that consecutive ``KIND_LINE`` frames come as one

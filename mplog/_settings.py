@@ -4,18 +4,21 @@
 levels); :class:`WorkerConfig` is everything a child needs to log into a listener (where, the
 token, main's levels, the shipping policy, the line format). ``setup_listener`` takes the
 shipping options as keywords and builds one :class:`Shipping`; nothing re-declares them.
-Both sides of the pipe import this module, so it imports neither.
+Both sides of the pipe import this module, so it imports neither; every spawned worker
+imports it, so it leaves out ``dataclasses`` and ``typing`` (see ``mplog._frozen``).
 """
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 import os
-import ssl
 import stat
-from dataclasses import dataclass, field, replace
-from typing import cast
+
+from mplog._frozen import field, frozen, replace
+
+TYPE_CHECKING = False  # see the module docstring
+if TYPE_CHECKING:
+    import ssl
 
 #: The format of ``setup_listener(filename)`` and of records a process writes to stderr
 #: when the listener cannot take them.
@@ -55,7 +58,7 @@ def to_level(level: int | str) -> int:
     )
 
 
-@dataclass(frozen=True)
+@frozen
 class Shipping:
     """How every process ships its records to the listener.
 
@@ -94,10 +97,10 @@ class Shipping:
         """Records below this level may be dropped when the stream is full (-1: none)."""
         if self.on_full == "block":
             return -1
-        return 2**31 if self.keep_level is None else cast("int", self.keep_level)
+        return 2**31 if self.keep_level is None else int(self.keep_level)
 
 
-@dataclass(frozen=True)
+@frozen
 class WorkerConfig:
     """What a child needs to log into a listener: small, picklable, safe to send anywhere.
 
@@ -123,7 +126,7 @@ class WorkerConfig:
         return replace(self, root_level=root_level, levels=levels)
 
 
-@dataclass(frozen=True)
+@frozen
 class Network:
     """Where remote senders connect (``listen=``), the key they must prove they hold, and
     the limits that keep hostile connections from harming the listener."""
@@ -188,6 +191,8 @@ def is_loopback(host: str) -> bool:
     """Whether ``host`` (a name or an address) is this machine's loopback."""
     if host == "localhost":
         return True
+    import ipaddress  # only where a listener listens or a sender connects, not in workers
+
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
@@ -235,7 +240,7 @@ def check_private(path: str | os.PathLike[str], what: str) -> None:
         )
 
 
-@dataclass(frozen=True)
+@frozen
 class Tls:
     """TLS around network connections: ``setup_listener(tls=...)`` and ``mplog.connect(tls=...)``.
 
@@ -250,13 +255,15 @@ class Tls:
     cert: str | None = None
     key: str | None = field(default=None, repr=False)
     ca: str | None = None
-    context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+    context: ssl.SSLContext | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, value: object, *, server: bool) -> Tls | None:
         """The ``tls=`` argument, checked: None/False (no TLS), a :class:`Tls`, an
         :class:`ssl.SSLContext`, ``(cert, key)`` or ``(cert, key, ca)`` file paths; on a
         sender also True (the system's CAs) or the path of the CA file."""
+        import ssl  # not at import: every spawned worker imports this module
+
         paths = (str, os.PathLike)
         if value is None or value is False:
             return None
@@ -285,6 +292,8 @@ class Tls:
 
     def make_context(self, *, server: bool) -> ssl.SSLContext:
         """The SSLContext for the listener's side (``server``) or a sender's."""
+        import ssl  # see of()
+
         if self.context is not None:
             wrong = ssl.PROTOCOL_TLS_CLIENT if server else ssl.PROTOCOL_TLS_SERVER
             if self.context.protocol == wrong:
@@ -319,6 +328,8 @@ class Tls:
             return b"PRIVATE KEY-----" in f.read()
 
     def _build(self, server: bool) -> ssl.SSLContext:
+        import ssl  # see of()
+
         if server:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.minimum_version = ssl.TLSVersion.TLSv1_2

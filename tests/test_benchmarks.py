@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import cli, report
+from benchmarks import cli, report, startup, startup_rows, targets
 from benchmarks.harness import Trial, Variant, run_trial
 from benchmarks.memory import PeakTreeMemory
 from benchmarks.suite import Plan, run_suite
@@ -168,3 +168,32 @@ def test_peak_memory_counts_children_and_adds_no_thread() -> None:
         child.join(30)
         assert child.exitcode == 0
     assert memory.peak_mb >= 50, memory.peak_mb
+
+
+def test_startup_cost_is_measured_and_lossless() -> None:
+    """The start-up measurement spawns both kinds, times every phase, loses no mplog record,
+    and survives its JSON round trip (how the suite gets it from a fresh interpreter)."""
+    cost = startup.measure(samples=2)
+    assert cost.lossless and cost.samples == 2
+    assert [row[0] for row in cost.rows()] == ["start", "setup", "first", "total", "cpu"]
+    assert all(file_ms > 0 and mplog_ms > 0 for _, file_ms, mplog_ms in cost.rows())
+    assert cost.listener_cpu_ms > 0
+    again = startup.StartupCost.from_json(cost.to_json())
+    assert again.extra_ms == cost.extra_ms and again.extra_cpu_ms == cost.extra_cpu_ms
+
+
+def test_startup_section_reports_rows_and_checks() -> None:
+    """The start-up section runs its rows (here tiny), measures the start-up in a fresh
+    interpreter, and its report and target checks cover each mplog variant."""
+    variants = [_variant("separate-files"), _variant("mplog-thread")]
+    section = startup_rows.run(variants, reps=1, samples=2, workers=WORKERS, records=RECORDS)
+    assert section.ok, (section.error, [t.problems() for t in section.trials])
+    table = startup_rows.rows(section, variants)
+    assert [row[3] for row in table] == ["separate-files", "mplog-thread"]
+    assert table[0][9] == "(baseline)" and table[1][9].count("/") == 1
+    assert table[0][8].endswith("(1.00)")
+    assert "## Spawned workers' start-up" in startup_rows.markdown(section, variants)
+    checks = targets.startup_checks(section.cells, section.cost, WORKERS, RECORDS)
+    assert [c.variant for c in checks] == ["mplog-thread", "mplog initializer", "mplog initializer"]
+    assert all(c.met is not None for c in checks)
+    assert all(c.met is None for c in targets.startup_checks(section.cells, None)[-2:])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import multiprocessing
+import multiprocessing.pool
 import sys
 
 import multiprocess.pool

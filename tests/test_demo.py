@@ -44,7 +44,22 @@ def test_demo_delivers_everything(tmp_path: Path, start_method: str, mode: str) 
     )
     assert f"listener received {total} records" in result.stdout
     assert "OK: every record arrived exactly once, intact and in order" in result.stdout
-    assert re.search(r"elapsed \d+\.\d\d s .*, [\d,]+ records/s", result.stdout)
+    assert re.search(
+        rf"listener start to stop: \d+\.\d\d s, mostly the pool starting its 2 workers "
+        rf"\({start_method}\) and passing them 20 tasks, not logging",
+        result.stdout,
+    )
+    assert re.search(
+        r"while the tasks logged: 60 records in \d+\.\d+ s .*, [\d,]+ records/s", result.stdout
+    )
+    cost = re.search(
+        r"one logging call in this process: mplog (\d+\.\d) µs, a plain logging.FileHandler "
+        r"(\d+\.\d) µs \(\d+\.\d\dx; CPU time, median of 5 rounds of 2,000 calls each\)$",
+        result.stdout,
+        re.MULTILINE,
+    )
+    assert cost is not None, result.stdout
+    assert float(cost[1]) > 0 and float(cost[2]) > 0
     rows = re.findall(r"^  (\S+) +(\d+) +(\d+)  ", result.stdout, re.MULTILINE)
     assert ("MainProcess", 6) in [(name, int(n)) for name, _, n in rows]
     assert sum(int(n) for _, _, n in rows) == total

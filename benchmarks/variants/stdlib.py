@@ -9,21 +9,16 @@ import logging.handlers
 import multiprocessing
 import os
 import time
-from pathlib import Path
 from typing import Any
 
 from benchmarks.harness import Job, Outcome, Variant, run_tasks
-from benchmarks.workload import LOGGER_NAME, MESSAGE, formatted, install_root_handler
-
-
-def file_handler(path: Path | str) -> logging.Handler:
-    """A plain ``logging.FileHandler`` with the benchmark's format."""
-    return formatted(logging.FileHandler(path, "a", encoding="utf-8"))
-
-
-def queue_worker(queue: Any) -> None:
-    """Worker setup of both cookbook recipes: a QueueHandler on the root logger."""
-    install_root_handler(logging.handlers.QueueHandler(queue))
+from benchmarks.workload import (
+    LOGGER_NAME,
+    MESSAGE,
+    file_handler,
+    own_file,
+    queue_worker,
+)
 
 
 def cookbook_thread(job: Job) -> Outcome:
@@ -59,11 +54,6 @@ def cookbook_process(job: Job) -> Outcome:
         queue.put(None)
         listener.join()
     return Outcome(tasks, [job.log_path])
-
-
-def own_file(directory: str) -> None:
-    """Worker setup of the separate-files baseline: a FileHandler on a file of its own."""
-    install_root_handler(file_handler(Path(directory) / f"worker-{os.getpid()}.log"))
 
 
 def separate_files(job: Job) -> Outcome:

@@ -8,8 +8,7 @@ import logging
 from typing import Any
 
 from benchmarks.harness import Job, Outcome, Variant, run_tasks
-from benchmarks.variants.stdlib import file_handler
-from benchmarks.workload import LOGGER_NAME, formatted, install_root_handler
+from benchmarks.workload import LOGGER_NAME, file_handler, formatted, install_root_handler
 
 #: The benchmark's line format, in loguru's terms.
 LOGURU_FORMAT = (

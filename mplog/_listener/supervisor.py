@@ -19,11 +19,11 @@ import sys
 import threading
 import time
 import weakref
-from dataclasses import replace
 from types import TracebackType
 from typing import Any, Literal
 
 from mplog import _compat, _protocol
+from mplog._frozen import replace
 from mplog._listener import runner, signals
 from mplog._outputs.destinations import Destination
 from mplog._outputs.router import Router

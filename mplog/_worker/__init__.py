@@ -16,5 +16,8 @@
     ... the listener side (mplog._listener) reads it
 
 Nothing here imports the listener or the outputs (``tests/test_layout.py`` checks it): a
-spawned worker loads only this side, ``mplog._protocol`` and ``mplog._settings``.
+spawned worker unpickles its initializer from ``initializer.py`` and loads only this side,
+``mplog._protocol`` and ``mplog._settings``; nor ``typing``, ``dataclasses`` or any other
+standard-library module its pool does not load anyway (checked too), since every spawned
+worker pays its imports when it starts.
 """

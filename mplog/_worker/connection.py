@@ -18,12 +18,14 @@ import select
 import socket
 import struct
 import sys
-from typing import Any
 
 from mplog import _compat, _protocol
 from mplog._settings import MAX_FRAME, Address, Tls
-from mplog._worker import tls as _tls
 from mplog._worker.context import HOSTNAME
+
+TYPE_CHECKING = False  # typing is not imported at run time: every spawned worker loads this
+if TYPE_CHECKING:
+    from typing import Any
 
 #: No SIGPIPE if the listener is gone, even where a program restored its default action.
 SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)
@@ -62,16 +64,20 @@ def connect(
     buffer_bytes: int | None = None,
     key: bytes | None = None,
     tls: Tls | None = None,
+    pipe: int | None = None,
 ) -> socket.socket:
     """Open a connection to the listener and introduce this process on it.
 
-    On a Unix socket (in a private directory) the hello carries the listener's token. Over
-    TCP the listener first sends a random challenge, and the hello carries the proof that
-    this process holds ``key`` (by default the token): HMAC-SHA256 of the challenge; neither
-    the key nor the token travels. ``block_timeout`` becomes the kernel's send timeout
-    (``SO_SNDTIMEO``): a blocking send that makes no progress for that long fails, at no cost
-    to sends that don't wait. With ``tls``, a TCP connection is wrapped in TLS first
-    (``mplog._worker.tls``).
+    On a Unix socket (in a private directory) the hello carries the listener's token, and
+    ``pipe`` (a read end) goes along with it, in the same message: the process waits for no
+    answer, and the listener wakes once for both (on a loaded machine each wake-up of the
+    listener can preempt the starting process). Over TCP the listener first sends a random
+    challenge, and the hello carries the proof that this process holds ``key`` (by default
+    the token): HMAC-SHA256 of the challenge; neither the key nor the token travels.
+    ``block_timeout`` becomes the kernel's send timeout (``SO_SNDTIMEO``): a blocking send
+    that makes no progress for that long fails, at no cost to sends that don't wait. With
+    ``tls``, a TCP connection is wrapped in TLS first (``mplog._worker.tls``, imported only
+    then: ``ssl`` costs a spawned worker several milliseconds).
     """
     target: Any = address
     family: int = socket.AF_UNIX
@@ -90,6 +96,8 @@ def connect(
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.connect(target)
         if tls is not None and isinstance(address, tuple):
+            from mplog._worker import tls as _tls  # ssl only where TLS is used
+
             sock = _tls.wrap(
                 sock,
                 tls,
@@ -106,16 +114,27 @@ def connect(
         }
         if family == socket.AF_UNIX:
             hello["token"] = token
+            _send_hello(sock, _protocol.frame(_protocol.KIND_HELLO, _protocol.encode(hello)), pipe)
         else:
             challenge = _read_frame(sock, _protocol.KIND_CHALLENGE, block_timeout)
             hello["auth"] = _protocol.answer(key or token.encode(), challenge)
-        sock.sendall(_protocol.frame(_protocol.KIND_HELLO, _protocol.encode(hello)), SEND_FLAGS)
-        if family != socket.AF_UNIX:
+            sock.sendall(_protocol.frame(_protocol.KIND_HELLO, _protocol.encode(hello)), SEND_FLAGS)
             _read_frame(sock, _protocol.KIND_WELCOME, block_timeout)
     except BaseException:
         sock.close()
         raise
     return sock
+
+
+def _send_hello(sock: socket.socket, hello: bytes, pipe: int | None) -> None:
+    """Send the hello on a Unix socket, with ``pipe`` passed (``SCM_RIGHTS``) in one message."""
+    if pipe is None:
+        sock.sendall(hello, SEND_FLAGS)
+        return
+    data = hello + _protocol.frame(_protocol.KIND_PIPE, b"")
+    sent = socket.send_fds(sock, [data], [pipe], SEND_FLAGS)
+    if sent < len(data):  # the descriptor went with the first bytes
+        sock.sendall(data[sent:], SEND_FLAGS)
 
 
 def _read_frame(sock: socket.socket, kind: int, timeout: float | None) -> bytes:
@@ -229,27 +248,20 @@ def open_stream(
     key: bytes | None = None,
     tls: Tls | None = None,
 ) -> Stream:
-    """Connect as a logging process and open the stream its frames go into."""
-    sock = connect(
-        address,
-        token,
-        "worker",
-        block_timeout=block_timeout,
-        buffer_bytes=buffer_bytes,
-        key=key,
-        tls=tls,
-    )
-    if sock.family != socket.AF_UNIX:
+    """Connect as a logging process and open the stream its frames go into: on a Unix
+    socket a pipe, whose read end travels with the hello."""
+    options: dict[str, Any] = {"block_timeout": block_timeout, "buffer_bytes": buffer_bytes}
+    if isinstance(address, tuple):
+        sock = connect(address, token, "worker", key=key, tls=tls, **options)
         return Stream(sock, None, block_timeout)
     reader, writer = os.pipe()
     try:
         with contextlib.suppress(OSError):  # too large for this system: keep the default
             fcntl.fcntl(writer, _F_SETPIPE_SZ, buffer_bytes or _PIPE_BYTES)
         os.set_blocking(writer, False)
-        socket.send_fds(sock, [_protocol.frame(_protocol.KIND_PIPE, b"")], [reader])
+        sock = connect(address, token, "worker", key=key, pipe=reader, **options)
     except BaseException:
         os.close(writer)
-        sock.close()
         raise
     finally:
         os.close(reader)

@@ -16,9 +16,12 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from types import MappingProxyType
-from typing import Any
 
 from mplog._settings import POOL_FIELDS, STANDARD_ATTRIBUTES
+
+TYPE_CHECKING = False  # typing is not imported at run time: every spawned worker loads this
+if TYPE_CHECKING:
+    from typing import Any
 
 _RESERVED = STANDARD_ATTRIBUTES | set(POOL_FIELDS)
 _EMPTY: Mapping[str, Any] = MappingProxyType({})

@@ -19,7 +19,6 @@ import time
 import weakref
 from collections import Counter
 from collections.abc import Iterator
-from typing import Any
 
 from mplog import _protocol
 from mplog._settings import DEFAULT_FORMAT, Address, WorkerConfig
@@ -27,6 +26,10 @@ from mplog._worker.connection import Stream, open_stream, process_name
 from mplog._worker.context import stamp, stamp_needed
 from mplog._worker.formatting import LineFormatter
 from mplog._worker.levels import apply_levels, capture_levels, follow_levels
+
+TYPE_CHECKING = False  # typing is not imported at run time: every spawned worker loads this
+if TYPE_CHECKING:
+    from typing import Any
 
 #: Since 3.12 a passing filter (and so ``Handler.handle``) returns the record itself.
 _FILTER_RETURNS_RECORD = sys.version_info >= (3, 12)

@@ -8,9 +8,12 @@ it around the call.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from mplog._worker.context import running_task
+
+TYPE_CHECKING = False  # typing is not imported at run time: every spawned worker loads this
+if TYPE_CHECKING:
+    from typing import Any
 
 
 def task_name(fn: Callable[..., object]) -> str:

@@ -109,6 +109,7 @@ HEAVY = (
     "dataclasses",
     "inspect",
     "hashlib",
+    "ssl",
     "hmac",
     "ipaddress",
     "tempfile",

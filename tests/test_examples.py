@@ -9,6 +9,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 #: mplog's DEFAULT_FORMAT: "asctime processName[pid] name levelname message".
 DEFAULT_LINE = re.compile(
@@ -200,3 +202,28 @@ def test_network(tmp_path: Path) -> None:
     }
     assert lines[-1]["message"] == "network connections cut off: 0"
     assert "squares: [0, 1, 4, 9]" in {r["message"] for r in lines}
+
+
+def test_dask_cluster(tmp_path: Path) -> None:
+    """Every worker of a LocalCluster logs into dask.log, each task's record with its key
+    and its worker's address; main's records have the Dask fields as None."""
+    pytest.importorskip("distributed", reason="dask.distributed is not installed (mplog[dask])")
+    result = run_example("dask_cluster.py", str(tmp_path))
+    path = tmp_path / "dask.log"
+    assert f"wrote {path} (7 lines)" in result.stdout
+    line = re.compile(
+        r"^(?P<worker>\S+) (?P<key>\S+) (?P<process>.+?) (?P<name>example\S*) \w+ (?P<message>.*)$"
+    )
+    lines = parse(path, line)
+    tasks = [r for r in lines if r["name"] == "example.dask.task"]
+    assert sorted((r["key"], r["message"]) for r in tasks) == [
+        (f"square-{n}", f"squaring {n}") for n in range(6)
+    ]
+    assert all(r["worker"].startswith("tcp://") for r in tasks)
+    assert len({r["worker"] for r in tasks}) <= 2
+    last = lines[-1]
+    assert (last["worker"], last["key"], last["message"]) == (
+        "None",
+        "None",
+        "squares: [0, 1, 4, 9, 16, 25]",
+    )

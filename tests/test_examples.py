@@ -227,3 +227,26 @@ def test_dask_cluster(tmp_path: Path) -> None:
         "None",
         "squares: [0, 1, 4, 9, 16, 25]",
     )
+
+
+def test_ray_tasks(tmp_path: Path) -> None:
+    """Every Ray task and actor call logs into ray.log with its task id (and actor id), and
+    the driver's last line is there although it shut Ray down at once."""
+    pytest.importorskip("ray", reason="Ray is not installed (no wheel for this Python)")
+    result = run_example("ray_tasks.py", str(tmp_path))
+    path = tmp_path / "ray.log"
+    assert f"wrote {path} (9 example lines)" in result.stdout
+    line = re.compile(r"^(?P<task>\S+) (?P<actor>\S+) (?P<name>\S+) \w+ (?P<message>.*)$")
+    lines = [r for r in parse(path, line) if r["name"].startswith("example.ray")]
+    tasks = [r for r in lines if r["name"] == "example.ray.task"]
+    assert sorted(r["message"] for r in tasks) == [f"squaring {n}" for n in range(4)]
+    assert all(r["task"] != "None" and r["actor"] == "None" for r in tasks)
+    assert len({r["task"] for r in tasks}) == 4
+    actor = [r for r in lines if r["name"] == "example.ray.actor"]
+    assert [r["message"] for r in actor] == [f"total is now {n}" for n in (0, 1, 5, 14)]
+    assert len({r["actor"] for r in actor}) == 1 and actor[0]["actor"] != "None"
+    assert (lines[-1]["task"], lines[-1]["actor"], lines[-1]["message"]) == (
+        "None",
+        "None",
+        "squares [0, 1, 4, 9], running totals [0, 1, 5, 14]",
+    )

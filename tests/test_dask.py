@@ -17,6 +17,8 @@ import pytest
 
 import mplog
 from mplog._worker import context as _context
+from tests._engines import read_fields as read
+from tests._engines import shipping_address
 from tests._helpers import TIMEOUT, wait_for
 
 distributed = pytest.importorskip(
@@ -52,18 +54,6 @@ def log_from_threads(tag: str, threads: int, count: int) -> str:
         thread.join(TIMEOUT)
     logging.getLogger("app.dask").info("task %s done", tag)
     return str(distributed.worker.thread_state.key)
-
-
-def shipping_address() -> Any:
-    """Where this worker's ShippingHandler ships (a socket path, or a TCP address)."""
-    handlers = [h for h in logging.getLogger().handlers if isinstance(h, mplog.ShippingHandler)]
-    return handlers[0].config.address if handlers else None
-
-
-def read(path: Path) -> list[list[str]]:
-    """The lines of ``path`` in DASK_FMT (main's Dask messages add continuation lines)."""
-    lines = [line.split("|", 4) for line in path.read_text("utf-8").splitlines()]
-    return [line for line in lines if len(line) == 5]
 
 
 @pytest.fixture(scope="module")

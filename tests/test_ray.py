@@ -14,6 +14,8 @@ import pytest
 
 import mplog
 from mplog._worker import context as _context
+from tests._engines import read_fields as read
+from tests._engines import shipping_address
 from tests._helpers import TIMEOUT
 
 ray = pytest.importorskip(
@@ -51,16 +53,6 @@ class Counter_:
 def user_hook() -> None:
     """A user's own worker_process_setup_hook: runs after mplog's, so it can log."""
     logging.getLogger("app.hook").info("user hook ran")
-
-
-def shipping_address() -> Any:
-    handlers = [h for h in logging.getLogger().handlers if isinstance(h, mplog.ShippingHandler)]
-    return handlers[0].config.address if handlers else None
-
-
-def read(path: Path) -> list[list[str]]:
-    lines = [line.split("|", 4) for line in path.read_text("utf-8").splitlines()]
-    return [line for line in lines if len(line) == 5]
 
 
 @pytest.fixture

@@ -59,7 +59,7 @@ def test_dask_trials_verify(tmp_path: Path, variant: str, kill: bool) -> None:
     assert verify([lines], 2, RECORDS).found == result.found
 
 
-def test_cli_writes_a_table(tmp_path: Path) -> None:
+def test_cli_writes_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("distributed", reason="dask.distributed is not installed (mplog[dask])")
     status = cli.main(
         ["--engines", "dask", "--records", "100", "--reps", "1", "--out", str(tmp_path)]
@@ -69,3 +69,7 @@ def test_cli_writes_a_table(tmp_path: Path) -> None:
     text = table.read_text("utf-8")
     assert "| dask-mplog | all records |" in text and "| dask-mplog | worker killed |" in text
     assert "0 of 150" in text
+    (data,) = tmp_path.glob("engines-*.json")
+    capsys.readouterr()
+    assert cli.main(["--report", str(data)]) == 0
+    assert capsys.readouterr().out.strip() == cli.table(cli.load(data))

@@ -16,7 +16,7 @@ import mplog
 from mplog._worker import context as _context
 from tests._engines import read_fields as read
 from tests._engines import shipping_address
-from tests._helpers import TIMEOUT
+from tests._helpers import TIMEOUT, wait_for
 
 ray = pytest.importorskip(
     "ray",
@@ -48,6 +48,18 @@ class Counter_:
             logging.getLogger("app.actor").info("rec %s %d", tag, i)
         context = ray.get_runtime_context()
         return context.get_task_id(), context.get_actor_id(), os.getpid()
+
+
+class Crashy:
+    """An actor that Ray restarts after its process dies."""
+
+    def pid(self) -> int:
+        logging.getLogger("app.crashy").info("alive in %d", os.getpid())
+        return os.getpid()
+
+    def crash(self) -> None:
+        logging.getLogger("app.crashy").info("crashing %d", os.getpid())
+        os._exit(1)
 
 
 def user_hook() -> None:
@@ -125,6 +137,31 @@ def test_ray_workers_ship_over_tcp_to_an_address(tmp_path: Path, ray_session: An
         ray.shutdown()
     assert addresses == {listener.network_address}
     check(read(path), {f"n{n}": (t, "None", pid) for n, (t, pid) in enumerate(results)}, 20)
+
+
+def restarted_pid(actor: Any) -> int | None:
+    """The actor's pid once Ray has restarted it, else None."""
+    try:
+        return int(ray.get(actor.pid.remote(), timeout=TIMEOUT))
+    except ray.exceptions.ActorUnavailableError:
+        return None
+
+
+def test_an_actor_restarted_by_ray_still_logs(tmp_path: Path, ray_session: Any) -> None:
+    path = tmp_path / "restart.log"
+    with mplog.setup_listener(path, level="INFO", fmt=RAY_FMT):
+        ray_session(mplog_ray.install())
+        actor = ray.remote(max_restarts=1, max_task_retries=0)(Crashy).remote()
+        first = ray.get(actor.pid.remote(), timeout=TIMEOUT)
+        with pytest.raises(ray.exceptions.RayActorError):
+            ray.get(actor.crash.remote(), timeout=TIMEOUT)
+        second = wait_for(lambda: restarted_pid(actor), TIMEOUT, "Ray to restart the actor")
+        ray.shutdown()
+    assert first != second
+    messages = [(line[0], line[4]) for line in read(path) if line[3] == "app.crashy"]
+    assert messages[:2] == [(str(first), f"alive in {first}"), (str(first), f"crashing {first}")]
+    # a call Ray refused while the actor restarted may have run there all the same
+    assert set(messages[2:]) == {(str(second), f"alive in {second}")}
 
 
 def test_install_merges_the_runtime_env_and_needs_a_listener() -> None:

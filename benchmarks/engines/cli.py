@@ -34,6 +34,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--reps", type=int, default=3, help="repetitions per cell (3)")
     parser.add_argument("--quick", action="store_true", help="1 rep of 1000 records")
     parser.add_argument("--out", type=Path, default=RESULTS, help="results directory")
+    parser.add_argument("--report", type=Path, help="only print the table of a results .json")
     args = parser.parse_args(argv)
     if args.quick:
         args.records, args.reps = 1000, 1
@@ -89,10 +90,10 @@ def _line(r: Result) -> str:
 
 
 def table(results: list[Result]) -> str:
-    """One row per variant and trial kind: median records/s, spread, worst loss (a kill or
+    """One row per variant and trial kind: median records/s, spread, losses (a kill or
     at-once trial's time includes the kill or the shutdown: no rate is shown for it)."""
     rows = [
-        "| variant | trial | records/s (median) | spread (min-max) | lost (worst) | damaged |",
+        "| variant | trial | records/s (median) | spread (min-max) | lost, per rep | damaged |",
         "|---|---|---|---|---|---|",
     ]
     keys = sorted({(r.variant, r.kill) for r in results})
@@ -103,7 +104,7 @@ def table(results: list[Result]) -> str:
         problems = sorted({r.problems for r in cell if r.problems})
         rows.append(
             f"| {variant} | {_kind(cell[0])} | {'- | -' if kill else speed} | "
-            f"{max(r.lost for r in cell)} of {cell[0].expected} | "
+            f"{', '.join(str(r.lost) for r in cell)} of {cell[0].expected} | "
             f"{'; '.join(problems) or 'ok'} |"
         )
     return "\n".join(rows)
@@ -115,8 +116,18 @@ def _kind(r: Result) -> str:
     return "worker killed" if r.variant.startswith("dask") else "driver exits at once"
 
 
+def load(path: Path) -> list[Result]:
+    """The results a run wrote to ``path`` (its .json)."""
+    fields = set(Result.__dataclass_fields__)
+    data = json.loads(path.read_text("utf-8"))
+    return [Result(**{k: v for k, v in d.items() if k in fields}) for d in data]
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.report is not None:
+        print(table(load(args.report)))
+        return 0
     results = run(args)
     text = table(results)
     print(text)

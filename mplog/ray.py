@@ -36,14 +36,21 @@ FIELDS = ("ray_task_id", "ray_actor_id")
 _NONE: Mapping[str, Any] = {"ray_task_id": None, "ray_actor_id": None}
 
 
+#: This worker's runtime context (``ray.get_runtime_context()``), once a record needed it.
+_runtime: Any = None
+
+
 def _fields() -> Mapping[str, Any]:
-    """The Ray fields of a record logged now, in this thread."""
-    if not ray.is_initialized():
-        return _NONE
-    context = ray.get_runtime_context()
-    if context.worker.mode != ray.WORKER_MODE:  # the driver: no task, and Ray would warn
-        return _NONE
-    return {"ray_task_id": context.get_task_id(), "ray_actor_id": context.get_actor_id()}
+    """The Ray fields of a record logged now in this worker process, in this thread."""
+    global _runtime
+    if _runtime is None:
+        _runtime = ray.get_runtime_context()  # 0.7 µs a call: once per process
+    return {"ray_task_id": _runtime.get_task_id(), "ray_actor_id": _runtime.get_actor_id()}
+
+
+def _driver_fields() -> Mapping[str, Any]:
+    """The Ray fields in the driver: no task, no actor (and Ray warns when asked)."""
+    return _NONE
 
 
 class SetupHook:
@@ -94,5 +101,5 @@ def install(
     env["worker_process_setup_hook"] = SetupHook(
         route(listener, address, key, key_env, key_file), then
     )
-    add_provider(_fields)
+    add_provider(_driver_fields)
     return env

@@ -61,13 +61,13 @@ def test_dask_trials_verify(tmp_path: Path, variant: str, kill: bool) -> None:
 
 def test_cli_writes_a_table(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pytest.importorskip("distributed", reason="dask.distributed is not installed (mplog[dask])")
-    status = cli.main(
-        ["--engines", "dask", "--records", "100", "--reps", "1", "--out", str(tmp_path)]
-    )
+    args = ["--engines", "dask", "--variants", "dask-mplog", "--records", "100", "--reps", "1"]
+    status = cli.main([*args, "--out", str(tmp_path)])
     assert status == 0
     (table,) = tmp_path.glob("engines-*.md")
     text = table.read_text("utf-8")
     assert "| dask-mplog | all records |" in text and "| dask-mplog | worker killed |" in text
+    assert "forward_logging" not in text
     assert "0 of 150" in text
     (data,) = tmp_path.glob("engines-*.json")
     capsys.readouterr()

@@ -85,7 +85,7 @@ def ray_session() -> Iterator[Any]:
         yield start
     finally:
         ray.shutdown()
-        _context.remove_provider(mplog_ray._fields)
+        _context.remove_provider(mplog_ray._driver_fields)
 
 
 def check(lines: list[list[str]], tags: dict[str, tuple[str, str, int]], count: int) -> None:
@@ -169,7 +169,7 @@ def test_install_merges_the_runtime_env_and_needs_a_listener() -> None:
         mplog_ray.install()
     with mplog.setup_listener(handlers=[logging.NullHandler()]) as listener:
         env = mplog_ray.install(runtime_env={"env_vars": {"A": "1"}})
-    _context.remove_provider(mplog_ray._fields)
+    _context.remove_provider(mplog_ray._driver_fields)
     assert env["env_vars"] == {"A": "1"}
     hook = env["worker_process_setup_hook"]
     assert isinstance(hook, mplog_ray.SetupHook) and hook.then is None

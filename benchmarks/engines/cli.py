@@ -29,6 +29,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         description="Dask and Ray workers logging into one file: mplog vs the engine's own.",
     )
     parser.add_argument("--engines", default="dask,ray", help="engines to run (dask,ray)")
+    parser.add_argument("--variants", help="only these variants, e.g. dask-mplog,ray-mplog")
     parser.add_argument("--workers", type=int, default=2, help="worker processes (2)")
     parser.add_argument("--records", type=int, default=20000, help="records per worker")
     parser.add_argument("--reps", type=int, default=3, help="repetitions per cell (3)")
@@ -67,6 +68,8 @@ def plan(engines: dict[str, Callable[..., Result]]) -> list[Cell]:
 def run(args: argparse.Namespace) -> list[Result]:
     engines = runners(args.engines.split(","))
     cells = plan(engines)
+    if args.variants:
+        cells = [cell for cell in cells if cell[1] in args.variants.split(",")]
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="mplog-engines-") as tmp:
         for rep in range(args.reps):

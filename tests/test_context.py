@@ -111,3 +111,27 @@ def test_worker_lines_carry_context_fields_the_format_names(
     ):
         list(executor.map(_workers.log_item, range(2), timeout=TIMEOUT))
     assert sorted(path.read_text().splitlines()) == expected
+
+
+def test_providers_stamp_their_fields_until_removed() -> None:
+    """An engine's provider adds its fields to every record (extra= wins), and makes a
+    record need stamping even when no context block is open; removing it stops both."""
+
+    def provider() -> dict[str, str]:
+        return {"engine_field": "from-provider", "shared": "from-provider"}
+
+    assert not _context.stamp_needed(False)
+    _context.add_provider(provider)
+    _context.add_provider(provider)  # once only
+    try:
+        assert _context.stamp_needed(False)
+        record = logging.makeLogRecord({"msg": "x", "shared": "from-extra"})
+        _context.stamp(record)
+        assert (record.engine_field, record.shared) == ("from-provider", "from-extra")
+        assert _context._providers.count(provider) == 1
+    finally:
+        _context.remove_provider(provider)
+    after = logging.makeLogRecord({"msg": "y"})
+    _context.stamp(after)
+    assert not hasattr(after, "engine_field")
+    assert not _context.stamp_needed(False)

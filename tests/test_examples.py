@@ -9,6 +9,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 #: mplog's DEFAULT_FORMAT: "asctime processName[pid] name levelname message".
 DEFAULT_LINE = re.compile(
@@ -220,3 +222,51 @@ def test_serve(tmp_path: Path) -> None:
     assert Counter(r["name"] for r in before + after) == {
         f"example.{name}": 6 for name in ("web", "worker", "cron")
     }
+
+
+def test_dask_cluster(tmp_path: Path) -> None:
+    """Every worker of a LocalCluster logs into dask.log, each task's record with its key
+    and its worker's address; main's records have the Dask fields as None."""
+    pytest.importorskip("distributed", reason="dask.distributed is not installed (mplog[dask])")
+    result = run_example("dask_cluster.py", str(tmp_path))
+    path = tmp_path / "dask.log"
+    assert f"wrote {path} (7 lines)" in result.stdout
+    line = re.compile(
+        r"^(?P<worker>\S+) (?P<key>\S+) (?P<process>.+?) (?P<name>example\S*) \w+ (?P<message>.*)$"
+    )
+    lines = parse(path, line)
+    tasks = [r for r in lines if r["name"] == "example.dask.task"]
+    assert sorted((r["key"], r["message"]) for r in tasks) == [
+        (f"square-{n}", f"squaring {n}") for n in range(6)
+    ]
+    assert all(r["worker"].startswith("tcp://") for r in tasks)
+    assert len({r["worker"] for r in tasks}) <= 2
+    last = lines[-1]
+    assert (last["worker"], last["key"], last["message"]) == (
+        "None",
+        "None",
+        "squares: [0, 1, 4, 9, 16, 25]",
+    )
+
+
+def test_ray_tasks(tmp_path: Path) -> None:
+    """Every Ray task and actor call logs into ray.log with its task id (and actor id), and
+    the driver's last line is there although it shut Ray down at once."""
+    pytest.importorskip("ray", reason="Ray is not installed (no wheel for this Python)")
+    result = run_example("ray_tasks.py", str(tmp_path))
+    path = tmp_path / "ray.log"
+    assert f"wrote {path} (9 example lines)" in result.stdout
+    line = re.compile(r"^(?P<task>\S+) (?P<actor>\S+) (?P<name>\S+) \w+ (?P<message>.*)$")
+    lines = [r for r in parse(path, line) if r["name"].startswith("example.ray")]
+    tasks = [r for r in lines if r["name"] == "example.ray.task"]
+    assert sorted(r["message"] for r in tasks) == [f"squaring {n}" for n in range(4)]
+    assert all(r["task"] != "None" and r["actor"] == "None" for r in tasks)
+    assert len({r["task"] for r in tasks}) == 4
+    actor = [r for r in lines if r["name"] == "example.ray.actor"]
+    assert [r["message"] for r in actor] == [f"total is now {n}" for n in (0, 1, 5, 14)]
+    assert len({r["actor"] for r in actor}) == 1 and actor[0]["actor"] != "None"
+    assert (lines[-1]["task"], lines[-1]["actor"], lines[-1]["message"]) == (
+        "None",
+        "None",
+        "squares [0, 1, 4, 9], running totals [0, 1, 5, 14]",
+    )

@@ -4,7 +4,8 @@ Fields live in ``contextvars``, so each thread and each asyncio task keeps its o
 record shipped carries ``worker_index``, ``task_id`` and ``task_name`` (None outside a pool
 or a task), so text formats such as ``%(task_id)s`` never fail, plus the fields of every
 enclosing :func:`context` block. A process that ships finished lines stamps a record only when
-its format names a pool field or a :func:`context` block is open (see :func:`stamp_needed`):
+its format names a pool field, a :func:`context` block is open or an engine integration adds
+fields (:func:`add_provider`; see :func:`stamp_needed`):
 stamping costs a third of a microsecond, a tenth of what shipping a line costs.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import socket
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from types import MappingProxyType
@@ -29,6 +30,9 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 _fields: ContextVar[Mapping[str, Any]] = ContextVar("mplog_fields", default=_EMPTY)
 _task: ContextVar[tuple[int | None, str | None]] = ContextVar("mplog_task", default=(None, None))
 _worker_index: int | None = None
+#: Functions an engine integration adds (``mplog.dask``, ``mplog.ray``): each returns the
+#: fields it stamps on a record logged now (a Dask task key, a Ray actor id).
+_providers: list[Callable[[], Mapping[str, Any]]] = []
 #: This machine's name, stamped on every record as ``hostname`` (computed once).
 HOSTNAME = socket.gethostname()
 
@@ -62,6 +66,20 @@ def running_task(task_id: int, task_name: str) -> Iterator[None]:
         _task.reset(token)
 
 
+def add_provider(provider: Callable[[], Mapping[str, Any]]) -> None:
+    """Stamp the fields ``provider()`` returns on every record this process ships (added once;
+    ``extra=`` and :func:`context` values of the same name win). It runs for every record:
+    keep it to a few attribute reads."""
+    if provider not in _providers:
+        _providers.append(provider)
+
+
+def remove_provider(provider: Callable[[], Mapping[str, Any]]) -> None:
+    """Stop stamping the fields of ``provider`` (added by :func:`add_provider`)."""
+    if provider in _providers:
+        _providers.remove(provider)
+
+
 def set_worker_index(index: int | None) -> None:
     """Record this process's index in its pool (assigned when the worker starts)."""
     global _worker_index
@@ -75,7 +93,7 @@ def names_pool_fields(fmt: str) -> bool:
 
 def stamp_needed(format_names_pool_fields: bool) -> bool:
     """Whether a record formatted with such a format must be stamped before formatting."""
-    return format_names_pool_fields or bool(_fields.get())
+    return format_names_pool_fields or bool(_providers) or bool(_fields.get())
 
 
 def stamp(record: logging.LogRecord) -> None:
@@ -99,4 +117,7 @@ def stamp(record: logging.LogRecord) -> None:
     fields = _fields.get()
     if fields:
         for key, value in fields.items():
+            attributes.setdefault(key, value)
+    for provider in _providers:
+        for key, value in provider().items():
             attributes.setdefault(key, value)

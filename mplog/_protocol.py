@@ -58,6 +58,10 @@ KIND_DROPPED = 12
 KIND_CHALLENGE = 13
 #: The listener's answer to a network hello that proved the key (a refused one is closed).
 KIND_WELCOME = 14
+#: The listener tells a network sender which of its frames it has handled: the sequence
+#: number of the last one (``ACK``). The sender drops them from its spool.
+KIND_ACK = 15
+ACK = struct.Struct("!Q")
 LINE_LEVEL = struct.Struct("!H")
 _ANSWER_PREFIX = b"mplog-hello-v1:"
 _LINE_HEADER = struct.Struct("!IBH")

@@ -35,6 +35,8 @@ STANDARD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {
 KEY_ENV = "MPLOG_KEY"
 #: The largest frame a network sender may send (bytes, header excluded): see FrameReader.
 MAX_FRAME = 1 << 20
+#: The smallest spool a network sender may have: room for the largest frame.
+MIN_SPOOL = MAX_FRAME + 16
 
 Address = str | tuple[str, int]
 LineFormat = tuple[str, str | None, str]
@@ -65,6 +67,11 @@ class Shipping:
     stream's kernel buffer (None: 1 MiB for a pipe, the system default for TCP).
     ``live_levels`` lets ``Listener.set_level`` reach running processes, with one small
     reader thread per process.
+
+    A network (TCP) sender keeps every frame the listener has not yet acknowledged in a
+    spool of at most ``spool_bytes`` bytes (in memory), so that it can reconnect after an
+    outage and resend them, in order, without loss or duplicates; beyond the bound,
+    ``on_full`` applies as to a full stream. Local (pipe) senders have no spool.
     """
 
     on_full: str = "block"
@@ -72,6 +79,7 @@ class Shipping:
     block_timeout: float | None = 60.0
     buffer_bytes: int | None = None
     live_levels: bool = True
+    spool_bytes: int = 8 << 20
 
     def __post_init__(self) -> None:
         if self.on_full not in ("block", "drop"):
@@ -86,6 +94,11 @@ class Shipping:
             raise ValueError(
                 f"buffer_bytes must be a positive number of bytes or None, got "
                 f"{self.buffer_bytes!r}"
+            )
+        if not isinstance(self.spool_bytes, int) or self.spool_bytes < MIN_SPOOL:
+            raise ValueError(
+                f"spool_bytes must be at least {MIN_SPOOL} bytes (one frame of the largest "
+                f"size a network sender may send), got {self.spool_bytes!r}"
             )
 
     @property

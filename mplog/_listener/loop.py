@@ -47,6 +47,7 @@ from typing import Any
 
 from mplog import _protocol
 from mplog._listener import untrusted
+from mplog._listener.acks import Acks
 from mplog._listener.deaths import Deaths
 from mplog._listener.gate import Gate
 from mplog._listener.peers import Peer, totals
@@ -99,6 +100,7 @@ class ListenerLoop(Stopping):
         self._counts: Counter[str] = Counter()
         self._levels: dict[str, int] = {}
         self._workers: list[Peer] = []
+        self._acks = Acks()
         self._deaths = Deaths(self._selector, self._report, local=server is not None)
         if gate is not None:
             gate.report = functools.partial(self._report, logging.WARNING)
@@ -190,7 +192,10 @@ class ListenerLoop(Stopping):
             self._gate.cut_off(peer, "oversized", str(exc))
             self._close(peer, ended="cut off: a frame over the size limit")
             return
-        for index, item in enumerate(items):
+        for index, numbered in enumerate(items):
+            item = numbered if peer.sid is None else self._acks.fresh(peer, numbered)
+            if item is None:  # sent again after a reconnect, and already written
+                continue
             # A hello is a frame of its own: it is handled before the lines that follow it.
             if isinstance(item, _protocol.LineRun) and peer.pid is not None and peer.lines:
                 self._on_lines(peer, item)
@@ -201,6 +206,7 @@ class ListenerLoop(Stopping):
                 self._cut_off(peer, items[index + 1 :])
                 return
         peer.last_data = time.monotonic()  # after handling: slow handlers are not silence
+        self._acks.confirm(peer)
 
     def _on_lines(self, peer: Peer, run: _protocol.LineRun) -> None:
         peer.count_lines(run, written=self._router.write_lines(run))
@@ -249,7 +255,7 @@ class ListenerLoop(Stopping):
         elif kind == _protocol.KIND_PIPE:
             return peer.attach_pipe(self._selector)
         elif kind == _protocol.KIND_DROPPED and peer.pid is not None:
-            self._on_dropped(peer, decode(body)["counts"])
+            self._report(logging.WARNING, peer.count_dropped(decode(body)["counts"]), origin=peer)
         elif kind == _protocol.KIND_BYE:
             peer.said_bye = True
         elif kind == _protocol.KIND_EXITING and peer.pid is not None:
@@ -285,6 +291,10 @@ class ListenerLoop(Stopping):
             self._control = peer
         else:
             self._workers.append(peer)
+            earlier = self._acks.hello(peer, hello) if peer.remote is not None else None
+            if earlier is not None:  # the same process, reconnected: one entry in stats()
+                peer.take_counts(earlier)
+                self._workers.remove(earlier)
             if peer.remote is None:
                 self._deaths.watch(peer)
             if self._levels:
@@ -309,6 +319,7 @@ class ListenerLoop(Stopping):
     def _close(self, peer: Peer, *, ended: str | None = None) -> None:
         """Stop reading ``peer``. Without ``ended`` its stream has reached its end: the
         process closed it, or died (a partial record then is a torn one)."""
+        self._acks.confirm(peer)
         if ended is None and peer.reader.pending and peer.pid is not None:
             self._counts["torn_frames"] += 1
             self._report(
@@ -330,17 +341,12 @@ class ListenerLoop(Stopping):
         elif peer.pid is None or peer.said_bye:
             peer.ended = "closed"
         else:
+            if peer.sid is not None:  # it reconnects and sends again what was not acknowledged
+                peer.ended = f"disconnected: its connection from {peer.remote} ended"
+                return
             if peer.remote is not None:  # its exit cannot be seen from here
                 peer.exit_status = f"its connection from {peer.remote} ended"
             self._deaths.ended_without_goodbye(peer)
-
-    def _on_dropped(self, peer: Peer, counts: dict[str, int]) -> None:
-        """Count what a process dropped, and say so in the log on its behalf."""
-        counts = {str(level): int(n) for level, n in counts.items()}
-        peer.dropped.update(counts)
-        text = ", ".join(f"{n} {level}" for level, n in sorted(counts.items()))
-        message = f"dropped {text} records from pid {peer.pid}: the listener's backlog was full"
-        self._report(logging.WARNING, message, origin=peer)
 
     def _report(self, level: int, message: str, *, origin: Peer | None = None) -> None:
         """Log a record of the listener's own through the same handlers (as coming from
@@ -359,7 +365,11 @@ class ListenerLoop(Stopping):
             torn_frames=self._counts["torn_frames"],
             rejected=self._counts["rejected"],
             backlog_bytes=sum(p.backlog() for p in self._peers.values()),
-            **({} if self._gate is None else {"network": dict(self._gate.counts)}),
+            **(
+                {}
+                if self._gate is None
+                else {"network": dict(self._gate.counts), **self._acks.counts}
+            ),
         )
 
     def _reply(self, control: Peer) -> None:

@@ -33,6 +33,10 @@ HANDSHAKE_TIMEOUT = 60.0
 _NETWORK_FRAME = _protocol.HEADER.size + MAX_FRAME
 
 
+class HandshakeRefused(ConnectionRefusedError):
+    """The listener closed the connection during its handshake: a wrong key, or its limits."""
+
+
 def process_name() -> str:
     """This process's name, also under the ``multiprocess`` package; in a subinterpreter,
     followed by ``/interp-<id>`` ("MainProcess/interp-3").
@@ -60,6 +64,7 @@ def connect(
     block_timeout: float | None = None,
     buffer_bytes: int | None = None,
     key: bytes | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> socket.socket:
     """Open a connection to the listener and introduce this process on it.
 
@@ -68,7 +73,8 @@ def connect(
     this process holds ``key`` (by default the token): HMAC-SHA256 of the challenge; neither
     the key nor the token travels. ``block_timeout`` becomes the kernel's send timeout
     (``SO_SNDTIMEO``): a blocking send that makes no progress for that long fails, at no cost
-    to sends that don't wait.
+    to sends that don't wait, and bounds the TCP connect. ``resume`` (a network sender's
+    identity and the sequence number of its next frame) is added to the hello.
     """
     target: Any = address
     family: int = socket.AF_UNIX
@@ -85,13 +91,17 @@ def connect(
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
         if family != socket.AF_UNIX:  # each record leaves at once, not after an ACK
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if family != socket.AF_UNIX:  # an unreachable host must not hold the caller for minutes
+            sock.settimeout(block_timeout or HANDSHAKE_TIMEOUT)
         sock.connect(target)
-        hello = {
+        sock.settimeout(None)
+        hello: dict[str, Any] = {
             "pid": os.getpid(),
             "interp": _compat.interpreter_id(),
             "name": process_name(),
             "role": role,
             "host": HOSTNAME,
+            **(resume or {}),
         }
         if family == socket.AF_UNIX:
             hello["token"] = token
@@ -100,7 +110,10 @@ def connect(
             hello["auth"] = _protocol.answer(key or token.encode(), challenge)
         sock.sendall(_protocol.frame(_protocol.KIND_HELLO, _protocol.encode(hello)), SEND_FLAGS)
         if family != socket.AF_UNIX:
-            _read_frame(sock, _protocol.KIND_WELCOME, block_timeout)
+            try:
+                _read_frame(sock, _protocol.KIND_WELCOME, block_timeout)
+            except ConnectionRefusedError as exc:  # it read the hello and said no
+                raise HandshakeRefused(str(exc)) from None
     except BaseException:
         sock.close()
         raise

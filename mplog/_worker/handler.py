@@ -27,6 +27,7 @@ from mplog._worker.connection import Stream, open_stream, process_name
 from mplog._worker.context import stamp, stamp_needed
 from mplog._worker.formatting import LineFormatter
 from mplog._worker.levels import apply_levels, capture_levels, follow_levels
+from mplog._worker.reconnect import ResilientStream, open_resilient
 
 #: Since 3.12 a passing filter (and so ``Handler.handle``) returns the record itself.
 _FILTER_RETURNS_RECORD = sys.version_info >= (3, 12)
@@ -48,7 +49,7 @@ class ShippingHandler(logging.Handler):
     def __init__(self, config: WorkerConfig) -> None:
         super().__init__()
         self.config = config
-        self._stream: Stream | None = None
+        self._stream: Stream | ResilientStream | None = None
         self._process_name: str | None = None
         self._failure: str | None = None
         self._dropped: Counter[str] = Counter()
@@ -154,8 +155,13 @@ class ShippingHandler(logging.Handler):
         finally:
             self.release()
 
-    def _open(self) -> Stream:
+    def _open(self) -> Stream | ResilientStream:
         config = self.config
+        if isinstance(config.address, tuple):  # over the network: spooled, reconnecting
+            self._stream = open_resilient(config, self.say_goodbye)
+            self._process_name = process_name()
+            _close_at_process_exit(self)
+            return self._stream
         stream = self._stream = open_stream(
             config.address,
             config.token,
@@ -169,7 +175,7 @@ class ShippingHandler(logging.Handler):
             follow_levels(stream.sock, self.say_goodbye)
         return stream
 
-    def _report_drops(self, stream: Stream, *, wait: bool) -> None:
+    def _report_drops(self, stream: Stream | ResilientStream, *, wait: bool) -> None:
         """Tell the listener what was dropped, per level (it logs the summary and counts it):
         at most once a second, and at goodbye."""
         body = _protocol.encode({"counts": dict(self._dropped)})
@@ -187,7 +193,7 @@ class ShippingHandler(logging.Handler):
         return f"{type(exc).__name__}: {exc}"
 
     def _give_up(self, reason: str) -> None:
-        self._drop_connection()
+        self._drop_connection(grace=0.0)
         self._failure = reason
         sys.stderr.write(
             f"mplog: process {os.getpid()} cannot reach the log listener at "
@@ -202,10 +208,32 @@ class ShippingHandler(logging.Handler):
         sys.stderr.write(self._fallback_formatter.format(record) + "\n")
         sys.stderr.flush()
 
-    def _drop_connection(self, *, ours: bool = True) -> None:
+    def _drop_connection(self, *, ours: bool = True, grace: float | None = None) -> None:
         stream, self._stream = self._stream, None
-        if stream is not None:
+        if isinstance(stream, ResilientStream):
+            left = stream.close(ours=ours) if grace is None else stream.close(grace=grace)
+            if left:
+                self._undelivered(left)
+        elif stream is not None:
             stream.close(ours=ours)
+
+    def _undelivered(self, frames: list[bytes]) -> None:
+        """Write to stderr the records a network sender's listener never acknowledged."""
+        records = [f for f in frames if f[4] in (_protocol.KIND_RECORD, _protocol.KIND_LINE)]
+        if not records:
+            return
+        sys.stderr.write(
+            f"mplog: process {os.getpid()}: the log listener at {self.config.address!r} did "
+            f"not acknowledge its last {len(records)} records; they follow (some may also "
+            "have been written by it).\n"
+        )
+        for data in records:
+            if data[4] == _protocol.KIND_LINE:
+                sys.stderr.write(data[_protocol.LINE_HEADER_SIZE :].decode("utf-8", "replace"))
+            else:
+                body = data[_protocol.HEADER.size :]
+                self.fallback(_protocol.make_record(_protocol.decode(body)))
+        sys.stderr.flush()
 
     def after_fork_in_child(self) -> None:
         """Forget the parent's connection: the child opens its own on its first record."""

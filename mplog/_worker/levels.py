@@ -12,6 +12,7 @@ its threads at its end: the reader never holds an interpreter's shutdown up.
 
 from __future__ import annotations
 
+import functools
 import logging
 import socket
 import threading
@@ -46,12 +47,26 @@ def follow_levels(sock: socket.socket, close: Callable[[], object]) -> threading
     registered to run before the interpreter joins its threads; if it is already ending, no
     thread is started and None is returned.
     """
+    return start_thread(functools.partial(_read_levels, sock), "mplog-levels", close)
+
+
+def start_thread(
+    target: Callable[[], object], name: str, close: Callable[[], object]
+) -> threading.Thread | None:
+    """Start a connection's reader thread (see :func:`follow_levels`): a daemon thread, or
+    where those are refused one that ``close`` ends before the interpreter joins it."""
     daemon = _compat.daemon_threads_allowed()
     if not daemon and not _compat.before_thread_join(close):
         return None
-    thread = threading.Thread(target=_read_levels, args=(sock,), name="mplog-levels", daemon=daemon)
+    thread = threading.Thread(target=target, name=name, daemon=daemon)
     thread.start()
     return thread
+
+
+def apply_pushed(body: bytes) -> None:
+    """Apply the levels of a ``KIND_LEVELS`` frame the listener pushed."""
+    for name, level in _protocol.decode(body)["levels"]:
+        logging.getLogger(name or None).setLevel(level)
 
 
 def _read_levels(sock: socket.socket) -> None:
@@ -65,5 +80,4 @@ def _read_levels(sock: socket.socket) -> None:
             return
         for kind, body in reader.feed(data):
             if kind == _protocol.KIND_LEVELS:
-                for name, level in _protocol.decode(body)["levels"]:
-                    logging.getLogger(name or None).setLevel(level)
+                apply_pushed(body)

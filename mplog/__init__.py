@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from mplog._interpreters import InterpreterPoolExecutor
     from mplog._listener.supervisor import Listener
     from mplog._pools import Pool, Process, ProcessPoolExecutor
-    from mplog._settings import DEFAULT_FORMAT, Shipping, WorkerConfig
+    from mplog._settings import DEFAULT_FORMAT, NetworkLimits, Shipping, WorkerConfig
     from mplog._setup import setup_listener
     from mplog._worker.context import context
     from mplog._worker.handler import ShippingHandler, configure_worker
@@ -30,6 +30,7 @@ __all__ = [
     "InterpreterPoolExecutor",
     "JsonFormatter",
     "Listener",
+    "NetworkLimits",
     "Pool",
     "Process",
     "ProcessPoolExecutor",
@@ -48,6 +49,7 @@ _HOMES = {
     "InterpreterPoolExecutor": "mplog._interpreters",
     "JsonFormatter": "mplog.handlers",
     "Listener": "mplog._listener.supervisor",
+    "NetworkLimits": "mplog._settings",
     "Pool": "mplog._pools",
     "Process": "mplog._pools",
     "ProcessPoolExecutor": "mplog._pools",

@@ -133,19 +133,57 @@ class WorkerConfig:
         return replace(self, root_level=root_level, levels=levels)
 
 
+@dataclass(frozen=True, kw_only=True)
+class NetworkLimits:
+    """The limits that keep hostile network connections from harming the listener:
+    ``setup_listener(listen=..., network_limits=NetworkLimits(...))``.
+
+    A connection must send a hello proving the key within ``handshake_timeout`` seconds; at
+    most ``max_connections`` are open at once, ``max_unauthenticated`` of them before their
+    hello; a frame over ``max_frame`` bytes is refused at its header; an authenticated
+    sender that stops in the middle of a frame for ``stall_timeout`` seconds is cut off.
+    """
+
+    handshake_timeout: float = 5.0
+    max_connections: int = 256
+    max_unauthenticated: int = 32
+    max_frame: int = MAX_FRAME
+    stall_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("handshake_timeout", "stall_timeout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(
+                    f"NetworkLimits({name}=...) must be a positive number of seconds, got {value!r}"
+                )
+        for name in ("max_connections", "max_unauthenticated", "max_frame"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"NetworkLimits({name}=...) must be a positive whole number, got {value!r}"
+                )
+        if self.max_frame > MAX_FRAME:
+            raise ValueError(
+                f"NetworkLimits(max_frame=...) can be at most {MAX_FRAME} bytes (what a sender "
+                f"may send), got {self.max_frame}; lower it, or leave it out"
+            )
+        if self.max_unauthenticated > self.max_connections:
+            raise ValueError(
+                f"NetworkLimits(max_unauthenticated={self.max_unauthenticated}) is over "
+                f"max_connections={self.max_connections}: raise max_connections or lower it"
+            )
+
+
 @dataclass(frozen=True)
-class Network:
+class Network(NetworkLimits):
     """Where remote senders connect (``listen=``), the key they must prove they hold, and
-    the limits that keep hostile connections from harming the listener."""
+    the :class:`NetworkLimits` (keyword arguments)."""
 
     host: str
     port: int
     #: None: the listener's random token (only on a loopback address).
     key: bytes | None = field(default=None, repr=False)
-    handshake_timeout: float = 5.0
-    max_connections: int = 256
-    max_unauthenticated: int = 32
-    max_frame: int = MAX_FRAME
 
     @property
     def loopback(self) -> bool:
@@ -159,9 +197,10 @@ class Network:
         key: bytes | str | None = None,
         key_env: str | None = None,
         key_file: str | os.PathLike[str] | None = None,
+        limits: NetworkLimits | None = None,
     ) -> Network:
-        """``setup_listener(listen=..., key=...)``, checked: a key is required unless only
-        this machine can connect."""
+        """``setup_listener(listen=..., key=..., network_limits=...)``, checked: a key is
+        required unless only this machine can connect."""
         host, port = parse_address(listen)
         secret = load_key(key, key_env, key_file)
         if secret is None and not is_loopback(host):
@@ -170,7 +209,14 @@ class Network:
                 f"key every sender must prove it holds: pass key=, key_env= or key_file=, or "
                 f"set {KEY_ENV} (or listen on 127.0.0.1 / [::1])"
             )
-        return cls(host, port, secret)
+        if limits is not None and not isinstance(limits, NetworkLimits):
+            raise TypeError(
+                f"network_limits= takes a mplog.NetworkLimits, got {type(limits).__name__}: "
+                "network_limits=mplog.NetworkLimits(max_connections=1024)"
+            )
+        chosen = limits or NetworkLimits()
+        fields = {name: getattr(chosen, name) for name in NetworkLimits.__dataclass_fields__}
+        return cls(host, port, secret, **fields)
 
 
 def parse_address(address: str | tuple[str, int]) -> tuple[str, int]:

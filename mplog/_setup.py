@@ -19,7 +19,7 @@ from mplog._outputs.destinations import (
     load_config_file,
 )
 from mplog._outputs.schedule import Rotation
-from mplog._settings import DEFAULT_FORMAT, Address, Network, Shipping, to_level
+from mplog._settings import DEFAULT_FORMAT, Address, Network, NetworkLimits, Shipping, to_level
 
 
 def setup_listener(
@@ -53,6 +53,7 @@ def setup_listener(
     key: bytes | str | None = None,
     key_env: str | None = None,
     key_file: str | os.PathLike[str] | None = None,
+    network_limits: NetworkLimits | None = None,
 ) -> Listener:
     """Start a listener that writes every process's records to one destination.
 
@@ -87,7 +88,8 @@ def setup_listener(
     must prove it holds the shared key (an HMAC challenge; the key never travels): ``key``,
     the ``key_env`` environment variable, a ``key_file`` readable by its owner only, or else
     ``MPLOG_KEY``. A key is required unless ``listen`` is a loopback address (then, without
-    one, the key is the listener's token, ``worker_config.token``).
+    one, the key is the listener's token, ``worker_config.token``). ``network_limits``
+    (a :class:`mplog.NetworkLimits`) changes the limits on network connections.
     Returns the started :class:`Listener`.
     """
     file_options = {
@@ -101,9 +103,11 @@ def setup_listener(
                 "address=(host, port) already makes every process log over TCP; use listen= "
                 "for remote senders and leave address= to its default (a private Unix socket)"
             )
-        network = Network.parse(listen, key, key_env, key_file)
-    elif (key, key_env, key_file) != (None, None, None):
-        raise ValueError("key=, key_env= and key_file= are for listen=: add listen='host:port'")
+        network = Network.parse(listen, key, key_env, key_file, network_limits)
+    elif (key, key_env, key_file, network_limits) != (None, None, None, None):
+        raise ValueError(
+            "key=, key_env=, key_file= and network_limits= are for listen=: add listen='host:port'"
+        )
     destination = _destination(
         filename, handlers, config, console, (fmt, datefmt, style), file_options, mode
     )

@@ -17,7 +17,7 @@ import secrets
 import socket
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from mplog import _protocol
@@ -26,7 +26,7 @@ from mplog._settings import Network
 
 #: At most this many cut-off reasons are logged per second; the rest are only counted.
 _REPORTS_PER_SECOND = 5
-REASONS = ("rejected_auth", "oversized", "malformed", "timed_out", "over_limit")
+REASONS = ("rejected_auth", "oversized", "malformed", "timed_out", "over_limit", "stalled")
 
 
 def bind(network: Network) -> socket.socket:
@@ -65,6 +65,7 @@ class Gate:
         self._strangers: dict[socket.socket, tuple[Peer, float]] = {}
         self._open = 0
         self._window = (0, 0)  # (second, reports logged in it)
+        self._next_stall_check = 0.0
 
     def admit(self, sock: socket.socket) -> Peer | None:
         """A new connection: a Peer that has been sent its challenge, or None (over limits)."""
@@ -118,6 +119,27 @@ class Gate:
         late = [peer for peer, due in self._strangers.values() if due <= now]
         for peer in late:
             self.cut_off(peer, "timed_out", f"no valid hello in {self._network.handshake_timeout}s")
+        return late
+
+    def stalled(self, peers: Iterable[Peer]) -> list[Peer]:
+        """Authenticated senders stopped in the middle of a frame for ``stall_timeout`` s
+        (they would hold their partial frame forever), counted as stalled. Looked for at
+        most twice per ``stall_timeout``."""
+        now = time.monotonic()
+        limit = self._network.stall_timeout
+        if now < self._next_stall_check:
+            return []
+        self._next_stall_check = now + min(1.0, limit / 2)
+        late = [
+            peer
+            for peer in peers
+            if peer.remote is not None
+            and peer.pid is not None
+            and peer.reader.pending
+            and now - peer.last_data >= limit
+        ]
+        for peer in late:
+            self.cut_off(peer, "stalled", f"nothing more of its frame for {limit}s")
         return late
 
     def handshaking(self) -> list[socket.socket]:

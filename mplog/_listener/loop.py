@@ -139,6 +139,8 @@ class ListenerLoop(Stopping):
         if self._gate is not None:
             for peer in self._gate.overdue():
                 self._close(peer, ended="cut off: no valid hello in time")
+            for peer in self._gate.stalled(self._peers.values()):
+                self._close(peer, ended="cut off: stalled in the middle of a frame")
         return len(events)
 
     def _pause(self) -> None:

@@ -86,9 +86,9 @@ class ResilientStream:
         ``block_timeout`` (then BlockingIOError)."""
         _check_size(data)
         with self._lock:
-            if not self._spool.has_room(len(data)):
+            if not self._spool.push(data):
                 self._wait_for_room(len(data))
-            self._spool.add(data)
+                self._spool.add(data)
             sock = self._sock
             if sock is not None:
                 try:

@@ -35,6 +35,16 @@ class Spool:
         self._frames.append(frame)
         self.size += len(frame)
 
+    def push(self, frame: bytes) -> bool:
+        """Hold ``frame`` if it fits (:meth:`has_room` and :meth:`add` in one call, for the
+        logging call's path); whether it did."""
+        size = self.size + len(frame)
+        if size > self.limit and self._frames:
+            return False
+        self._frames.append(frame)
+        self.size = size
+        return True
+
     def acknowledge(self, seq: int) -> None:
         """The listener has handled every frame up to ``seq``: forget them."""
         frames = self._frames

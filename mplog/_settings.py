@@ -72,6 +72,8 @@ class Shipping:
     spool of at most ``spool_bytes`` bytes (in memory), so that it can reconnect after an
     outage and resend them, in order, without loss or duplicates; beyond the bound,
     ``on_full`` applies as to a full stream. Local (pipe) senders have no spool.
+    ``spool_dir`` also keeps each process's spool in a file there, which outlives the
+    process: the next process that spools in that directory sends what it left.
     """
 
     on_full: str = "block"
@@ -80,6 +82,7 @@ class Shipping:
     buffer_bytes: int | None = None
     live_levels: bool = True
     spool_bytes: int = 8 << 20
+    spool_dir: str | os.PathLike[str] | None = None
 
     def __post_init__(self) -> None:
         if self.on_full not in ("block", "drop"):
@@ -95,6 +98,12 @@ class Shipping:
                 f"buffer_bytes must be a positive number of bytes or None, got "
                 f"{self.buffer_bytes!r}"
             )
+        if self.spool_dir is not None:
+            if not isinstance(self.spool_dir, (str, os.PathLike)):
+                raise TypeError(
+                    f"spool_dir must be a directory path or None, got {self.spool_dir!r}"
+                )
+            object.__setattr__(self, "spool_dir", os.path.abspath(os.fspath(self.spool_dir)))
         if not isinstance(self.spool_bytes, int) or self.spool_bytes < MIN_SPOOL:
             raise ValueError(
                 f"spool_bytes must be at least {MIN_SPOOL} bytes (one frame of the largest "

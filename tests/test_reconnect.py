@@ -38,12 +38,13 @@ SENDER = """
 import json, logging, sys, time
 import mplog
 
-port, count, pause, shipping = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
-mplog.connect(("127.0.0.1", port), key="{key}", level="INFO",
+port, count, pause, shipping, tag = sys.argv[1:]
+count, pause = int(count), float(pause)
+mplog.connect(("127.0.0.1", int(port)), key="{key}", level="INFO",
               shipping=mplog.Shipping(**json.loads(shipping)))
 log = logging.getLogger("remote")
 for i in range(count):
-    log.info("seq far %d %d", i, i)
+    log.info("seq %s %d %d", tag, i, i)
     if pause:
         time.sleep(pause)
 print("logged", flush=True)
@@ -53,13 +54,13 @@ sys.stdin.readline()  # the test says when to end
 
 @contextmanager
 def sender(
-    tmp_path: Path, port: int, count: int, pause: float = 0.0, **shipping: Any
+    tmp_path: Path, port: int, count: int, pause: float = 0.0, tag: str = "far", **shipping: Any
 ) -> Iterator[subprocess.Popen[str]]:
-    """A separate program logging ``count`` "seq far" records into ``127.0.0.1:port``; it
+    """A separate program logging ``count`` "seq <tag>" records into ``127.0.0.1:port``; it
     ends (and the block checks it succeeded) when the block is left."""
     script = tmp_path / "sender.py"
     script.write_text(SENDER.format(key=KEY))
-    args = [str(port), str(count), str(pause), json.dumps(shipping)]
+    args = [str(port), str(count), str(pause), json.dumps(shipping), tag]
     process = subprocess.Popen(
         [sys.executable, str(script), *args],
         stdin=subprocess.PIPE,
@@ -69,7 +70,8 @@ def sender(
     )
     try:
         yield process
-        end(process)
+        if process.returncode is None:
+            end(process)
     finally:
         if process.poll() is None:
             process.kill()
@@ -205,6 +207,30 @@ def test_a_logging_call_waits_no_longer_than_block_timeout(
     err = capfd.readouterr().err
     assert err.count("(it accepted nothing for 0.5s); its records go to stderr") == 1
     assert sorted(re.findall(r"WARNING r(\d+) x", err), key=int) == [str(i) for i in range(300)]
+
+
+def test_a_file_spool_outlives_its_process(tmp_path: Path, log_path: Path) -> None:
+    """With spool_dir, what a process could not deliver (it was killed; or it ended while the
+    listener was away) is sent by the next process that spools there, before its own."""
+    reserved = reserved_port()
+    port = reserved.getsockname()[1]
+    spool = {"spool_dir": str(tmp_path / "spool"), "block_timeout": 0.5}
+    with sender(tmp_path, port, 20, tag="killed", **spool) as killed:
+        logged(killed)
+        killed.kill()
+        killed.wait(TIMEOUT)
+    assert len(list((tmp_path / "spool").glob("*.spool"))) == 1
+    with sender(tmp_path, port, 20, tag="ended", **spool) as ended:
+        logged(ended)  # it takes the killed one's file over, then leaves its own
+    assert "kept in" in ended.stderr_text  # type: ignore[attr-defined]
+    reserved.close()
+    listener = start(log_path, port)
+    with sender(tmp_path, port, 20, tag="last", **spool) as last:
+        logged(last)
+        wait_received(listener, 60)
+    listener.stop()
+    check_sequences(read_lines(log_path), {"killed": 20, "ended": 20, "last": 20})
+    assert list((tmp_path / "spool").glob("*.spool")) == []
 
 
 FORKER = """

@@ -39,7 +39,7 @@ from mplog._settings import MAX_FRAME, WorkerConfig
 from mplog._worker.connection import SEND_FLAGS, HandshakeRefused, _check_size, connect
 from mplog._worker.context import HOSTNAME
 from mplog._worker.levels import apply_pushed, start_thread
-from mplog._worker.spool import Spool
+from mplog._worker.spool import FileSpool, Spool
 
 #: The first wait before reconnecting, and the longest (each failed attempt doubles it; the
 #: wait actually taken is a random 50-100% of it, so senders cut off together spread out).
@@ -57,6 +57,7 @@ class ResilientStream:
         self,
         opener: Callable[..., socket.socket],
         spool: Spool,
+        sid: str,
         *,
         block_timeout: float | None,
         live_levels: bool,
@@ -77,7 +78,7 @@ class ResilientStream:
         #: Why the listener refused this process for good (a wrong key), or None.
         self.refused: str | None = None
         self._down: str | None = None  # why the connection is down (said once per outage)
-        self.sid = f"{HOSTNAME}:{os.getpid()}:{secrets.token_hex(8)}"
+        self.sid = sid
 
     # -- the logging call's side -----------------------------------------------------------
 
@@ -227,14 +228,17 @@ class ResilientStream:
     # -- the end -----------------------------------------------------------------------------
 
     def close(self, *, ours: bool = True, grace: float = EXIT_GRACE) -> list[bytes]:
-        """Wait up to ``grace`` s for the listener to acknowledge the spool, then end the
-        connection; return the frames it never acknowledged (the caller says what they
-        were). ``ours=False`` in a forked child: drop the parent's socket and spool only."""
+        """Wait up to ``grace`` s (at most ``block_timeout``) for the listener to acknowledge
+        the spool, then end the connection; return the frames it never acknowledged (the
+        caller says what they were; a file spool keeps them). ``ours=False`` in a forked
+        child: drop the parent's socket and spool only."""
         if not ours:
             self._finished = True
             if self._sock is not None:
                 self._sock.close()
-            return []
+            return self._spool.release(ours=False)
+        if self._block_timeout is not None:
+            grace = min(grace, self._block_timeout)
         deadline = time.monotonic() + grace
         with self._lock:
             while self._spool and self.refused is None and not self._finished:
@@ -243,7 +247,7 @@ class ResilientStream:
                     break
                 self._changed.wait(left)
             self._finished = True
-            unacknowledged = self._spool.take()
+            unacknowledged = self._spool.release()
             sock, self._sock = self._sock, None
             self._changed.notify_all()
         self._wake.set()
@@ -269,9 +273,14 @@ def open_resilient(config: WorkerConfig, close: Callable[[], object]) -> Resilie
     )
     assert isinstance(config.address, tuple)
     host, port = config.address
+    sid = f"{HOSTNAME}:{os.getpid()}:{secrets.token_hex(8)}"
+    limit = shipping.spool_bytes
+    directory = shipping.spool_dir
+    spool = Spool(limit) if directory is None else FileSpool(limit, os.fspath(directory), sid)
     stream = ResilientStream(
         opener,
-        Spool(shipping.spool_bytes),
+        spool,
+        sid,
         block_timeout=shipping.block_timeout,
         live_levels=shipping.live_levels,
         where=f"{host}:{port}",

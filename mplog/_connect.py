@@ -37,7 +37,9 @@ def connect(
     owner only, or else ``MPLOG_KEY``. ``level`` sets this process's root level. Replaces the
     root logger's handlers with a :class:`mplog.ShippingHandler`; pools created here with
     mplog's wrappers ship to the same listener. Raises ``ConnectionRefusedError`` when the
-    listener refuses the key. Returns the :class:`WorkerConfig` (for children started by
+    listener refuses the key; a listener that cannot be reached (yet) is said on stderr, and
+    records wait in the spool until it can (``shipping``: ``spool_bytes``, ``spool_dir``).
+    Returns the :class:`WorkerConfig` (for children started by
     hand: :func:`mplog.configure_worker`).
     """
     if tls is not None:

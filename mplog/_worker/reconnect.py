@@ -189,7 +189,7 @@ class ResilientStream:
             if self._down is not None and self._ever_connected:
                 sys.stderr.write(
                     f"mplog: process {os.getpid()} reconnected to the log listener at "
-                    f"{self._where}; {len(resent)} unacknowledged frames sent again.\n"
+                    f"{self._where}; its spool ({len(resent)} frames) went first.\n"
                 )
             self._sock, self._down, self._ever_connected = sock, None, True
         self._attempted.set()

@@ -285,3 +285,60 @@ def test_fork_of_a_process_with_spooled_records(tmp_path: Path, log_path: Path) 
     listener.stop()
     pairs = check_sequences(read_lines(log_path), {"parent": 10, "child": 10})
     assert pairs["parent"][0][0] != pairs["child"][0][0]
+
+
+POOL_SENDER = """
+import itertools, logging, multiprocessing, sys, time
+import mplog
+
+COUNT = itertools.count()
+
+
+def task(n):
+    log = logging.getLogger("remote.pool")
+    for i in range(200):
+        log.info("seq t%d %d %d", n, next(COUNT), i)
+        time.sleep(0.002)
+
+
+if __name__ == "__main__":
+    mplog.connect(("127.0.0.1", int(sys.argv[1])), key="{key}", level="INFO")
+    context = multiprocessing.get_context(sys.argv[2])
+    with mplog.ProcessPoolExecutor(2, mp_context=context) as pool:
+        list(pool.map(task, range(4)))
+    print("logged", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def test_pool_workers_of_a_connected_process_survive_cuts(
+    start_method: str, tmp_path: Path, log_path: Path
+) -> None:
+    """The workers of a pool created after mplog.connect (fork, spawn, forkserver) are
+    network senders too: connections cut under them lose and repeat nothing."""
+    listener = start(log_path)
+    proxy = Proxy(listener.network_address or ("", 0))
+    script = tmp_path / "pool_sender.py"
+    script.write_text(POOL_SENDER.replace("{key}", KEY))
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(proxy.port), start_method],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=tmp_path,
+    )
+    try:
+        for cut in (1, 2):
+            wait_received(listener, 200 * cut)
+            proxy.cut()
+        logged(process)
+        end(process)
+    finally:
+        proxy.close()
+        if process.poll() is None:
+            process.kill()
+            process.wait(TIMEOUT)
+    stats = listener.stop()
+    check_sequences(read_lines(log_path), {f"t{n}": 200 for n in range(4)})
+    assert stats["reconnects"] >= 2

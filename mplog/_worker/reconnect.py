@@ -108,12 +108,16 @@ class ResilientStream:
             if sock is not None:
                 try:
                     written = sock.send(data, SEND_FLAGS | socket.MSG_DONTWAIT)
-                    if written < len(data):
-                        sock.sendall(data[written:], SEND_FLAGS)
                 except BlockingIOError:
                     return False
                 except OSError as exc:  # it stays in the spool and goes out after a reconnect
                     self._broken(sock, exc)
+                    written = len(data)
+                if written < len(data):
+                    try:
+                        sock.sendall(data[written:], SEND_FLAGS)
+                    except OSError as exc:  # half a frame went out: the connection is done
+                        self._broken(sock, exc)
             self._spool.add(data)
             return True
 
@@ -176,24 +180,37 @@ class ResilientStream:
                     self._say_down(reason)
             self._attempted.set()
             return None
-        with self._lock:
+        resent = self._resend(sock)
+        self._attempted.set()
+        if resent is None:
+            sock.close()
+            return None
+        if resent:
+            sys.stderr.write(
+                f"mplog: process {os.getpid()} reconnected to the log listener at "
+                f"{self._where}; its spool ({resent} frames) went first.\n"
+            )
+        return sock
+
+    def _resend(self, sock: socket.socket) -> int | None:
+        """Send the spool on ``sock``, then make it the stream's socket; how many frames it
+        sent (None: it failed). Sent outside the lock, so logging calls keep spooling
+        meanwhile (no acknowledgement is read until the end: the spool only grows)."""
+        sent = 0
+        while True:
+            with self._lock:
+                pending = None if self._finished else self._spool.frames()[sent:]
+                if pending == []:
+                    self._sock, self._down, self._ever_connected = sock, None, True
+                    return sent
             try:
-                if self._finished:
+                if pending is None:
                     raise OSError("closing")
-                resent = self._spool.frames()
-                for frame in resent:
+                for frame in pending:
                     sock.sendall(frame, SEND_FLAGS)
             except OSError:
-                sock.close()
                 return None
-            if self._down is not None and self._ever_connected:
-                sys.stderr.write(
-                    f"mplog: process {os.getpid()} reconnected to the log listener at "
-                    f"{self._where}; its spool ({len(resent)} frames) went first.\n"
-                )
-            self._sock, self._down, self._ever_connected = sock, None, True
-        self._attempted.set()
-        return sock
+            sent += len(pending)
 
     def _follow(self, sock: socket.socket) -> None:
         """Read the listener's acknowledgements (and level changes) until the connection ends."""

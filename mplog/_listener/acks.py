@@ -4,12 +4,13 @@ and the frames sent again that it skips.
 Listener side only. A network sender numbers every frame it sends after its hello (the
 hello says the number of the first) and keeps each in its spool until the listener
 acknowledges it; after a reconnect it sends the spool again. The listener counts each
-connection's frames the same way, remembers per sender identity (``sid``) the last frame it
-handled, for its own lifetime (up to :data:`MAX_SENDERS` identities, the oldest forgotten
-first), skips a frame it has already handled, and acknowledges after every read that
-handled some (``KIND_ACK``: the last number), and when it closes the connection. So a
-record reaches the handlers once while this listener lives; across a clean restart too,
-since the drain acknowledges everything it handled.
+connection's frames the same way, remembers per sender identity (``sid``, scoped by the
+address it connects from) the last frame it handled, for its own lifetime (up to
+:data:`MAX_SENDERS` identities, the oldest forgotten first), skips a frame it has already
+handled, and acknowledges after every read that handled some (``KIND_ACK``: the last
+number), and when it closes the connection. So a record reaches the handlers once while
+this listener lives; across a clean restart too, since the drain acknowledges everything
+it handled.
 """
 
 from __future__ import annotations
@@ -44,7 +45,10 @@ class Acks:
             raise ValueError("a hello whose sid is not a short text")
         if type(seq) is not int or not 0 < seq < 2**62:
             raise ValueError("a hello whose seq is not a positive number")
-        peer.sid, peer.seq = sid, seq
+        # Scoped by the address it connects from: a key holder elsewhere cannot claim
+        # another sender's identity to have that sender's records skipped.
+        sid = peer.sid = f"{peer.remote}|{sid}"
+        peer.seq = seq
         done = self._done.pop(sid, seq - 1)
         self._done[sid] = done  # the newest now
         peer.acked = seq - 1  # what the sender knows is written

@@ -5,8 +5,9 @@ root logger with its *own* connection to the listener. A record is encoded in th
 and written to that connection before the logging call returns; nothing is buffered in the
 process, so a record whose call returned survives the process's abrupt death (the kernel still
 delivers what was written). A network sender also keeps what the listener has not yet
-acknowledged, to send it again after a reconnect (``reconnect.ResilientStream``). A per-process connection means no lock is shared between processes:
-a process killed mid-write tears only its own stream.
+acknowledged, to send it again after a reconnect (``reconnect.ResilientStream``). A
+per-process connection means no lock is shared between processes: a process killed
+mid-write tears only its own stream.
 """
 
 from __future__ import annotations

@@ -302,5 +302,9 @@ def open_resilient(config: WorkerConfig, close: Callable[[], object]) -> Resilie
         live_levels=shipping.live_levels,
         where=f"{host}:{port}",
     )
-    stream.start(close, shipping.block_timeout)
+    try:
+        stream.start(close, shipping.block_timeout)
+    except BaseException:
+        spool.release()  # a file spool keeps what it took over from others
+        raise
     return stream

@@ -22,8 +22,9 @@ if TYPE_CHECKING:
     from mplog._interpreters import InterpreterPoolExecutor
     from mplog._listener.supervisor import Listener
     from mplog._pools import Pool, Process, ProcessPoolExecutor
-    from mplog._settings import DEFAULT_FORMAT, Shipping, Tls, WorkerConfig
+    from mplog._settings import DEFAULT_FORMAT, NetworkLimits, Shipping, WorkerConfig
     from mplog._setup import setup_listener
+    from mplog._tls import Tls
     from mplog._worker.context import context
     from mplog._worker.handler import ShippingHandler, configure_worker
     from mplog.handlers import JsonFormatter, RotatingHandler
@@ -33,6 +34,7 @@ __all__ = [
     "InterpreterPoolExecutor",
     "JsonFormatter",
     "Listener",
+    "NetworkLimits",
     "Pool",
     "Process",
     "ProcessPoolExecutor",
@@ -52,13 +54,14 @@ _HOMES = {
     "InterpreterPoolExecutor": "mplog._interpreters",
     "JsonFormatter": "mplog.handlers",
     "Listener": "mplog._listener.supervisor",
+    "NetworkLimits": "mplog._settings",
     "Pool": "mplog._pools",
     "Process": "mplog._pools",
     "ProcessPoolExecutor": "mplog._pools",
     "RotatingHandler": "mplog.handlers",
     "ShippingHandler": "mplog._worker.handler",
     "Shipping": "mplog._settings",
-    "Tls": "mplog._settings",
+    "Tls": "mplog._tls",
     "WorkerConfig": "mplog._settings",
     "configure_worker": "mplog._worker.handler",
     "connect": "mplog._connect",

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import os
 
-from mplog._settings import Shipping, Tls, WorkerConfig, load_key, parse_address, to_level
+from mplog._settings import Shipping, WorkerConfig, load_key, parse_address, to_level
+from mplog._tls import Tls
 from mplog._worker.handler import (
     ShippingHandler,
     configure_worker,
@@ -40,9 +41,10 @@ def connect(
     when the listener requires one) or a client-side :class:`ssl.SSLContext`. ``level`` sets
     this process's root level. Replaces the root logger's handlers with a
     :class:`mplog.ShippingHandler`; pools created here with mplog's wrappers ship to the same
-    listener. Raises ``ConnectionRefusedError`` when the listener refuses the key or TLS.
-    Returns the :class:`WorkerConfig` (for children started by hand:
-    :func:`mplog.configure_worker`).
+    listener. Raises ``ConnectionRefusedError`` when the listener refuses the key or TLS; a
+    listener that cannot be reached (yet) is said on stderr, and records wait in the spool
+    until it can (``shipping``: ``spool_bytes``, ``spool_dir``). Returns the
+    :class:`WorkerConfig` (for children started by hand: :func:`mplog.configure_worker`).
     """
     host, port = parse_address(address)
     secret = load_key(key, key_env, key_file)
@@ -57,7 +59,9 @@ def connect(
     if level is not None:
         root.setLevel(to_level(level))
     config = WorkerConfig((host, port), "", key=secret, shipping=shipping or Shipping(), tls=secure)
-    configure_worker(with_current_levels(config))
+    # With the levels just set: a child configured with the returned config keeps them.
+    config = with_current_levels(config)
+    configure_worker(config)
     # Connect now, so that a wrong key or address fails here, not at the first record.
     handler = next(h for h in root.handlers if isinstance(h, ShippingHandler))
     handler.connect()

@@ -60,6 +60,10 @@ KIND_CHALLENGE = 13
 KIND_WELCOME = 14
 #: From the supervisor: reopen the destination's files (after an external rotation).
 KIND_REOPEN = 15
+#: The listener tells a network sender which of its frames it has handled: the sequence
+#: number of the last one (``ACK``). The sender drops them from its spool.
+KIND_ACK = 16
+ACK = struct.Struct("!Q")
 LINE_LEVEL = struct.Struct("!H")
 _ANSWER_PREFIX = b"mplog-hello-v1:"
 _LINE_HEADER = struct.Struct("!IBH")

@@ -19,8 +19,9 @@ from collections.abc import Collection
 from types import FrameType
 from typing import Any
 
-from mplog._settings import KEY_ENV, Tls
+from mplog._settings import KEY_ENV
 from mplog._setup import setup_listener
+from mplog._tls import Tls
 
 #: The default line format: where each record came from (host, process), then the record.
 SERVE_FORMAT = (

@@ -12,13 +12,9 @@ from __future__ import annotations
 
 import logging
 import os
-import stat
 
 from mplog._frozen import field, frozen, replace
-
-TYPE_CHECKING = False  # see the module docstring
-if TYPE_CHECKING:
-    import ssl
+from mplog._tls import Tls, check_private
 
 #: The format of ``setup_listener(filename)`` and of records a process writes to stderr
 #: when the listener cannot take them.
@@ -39,6 +35,8 @@ STANDARD_ATTRIBUTES = frozenset(logging.makeLogRecord({}).__dict__) | {
 KEY_ENV = "MPLOG_KEY"
 #: The largest frame a network sender may send (bytes, header excluded): see FrameReader.
 MAX_FRAME = 1 << 20
+#: The smallest spool a network sender may have: room for the largest frame.
+MIN_SPOOL = MAX_FRAME + 16
 
 Address = str | tuple[str, int]
 LineFormat = tuple[str, str | None, str]
@@ -69,6 +67,13 @@ class Shipping:
     stream's kernel buffer (None: 1 MiB for a pipe, the system default for TCP).
     ``live_levels`` lets ``Listener.set_level`` reach running processes, with one small
     reader thread per process.
+
+    A network (TCP) sender keeps every frame the listener has not yet acknowledged in a
+    spool of at most ``spool_bytes`` bytes (in memory), so that it can reconnect after an
+    outage and resend them, in order, without loss or duplicates; beyond the bound,
+    ``on_full`` applies as to a full stream. Local (pipe) senders have no spool.
+    ``spool_dir`` also keeps each process's spool in a file there, which outlives the
+    process: the next process that spools in that directory sends what it left.
     """
 
     on_full: str = "block"
@@ -76,6 +81,8 @@ class Shipping:
     block_timeout: float | None = 60.0
     buffer_bytes: int | None = None
     live_levels: bool = True
+    spool_bytes: int = 8 << 20
+    spool_dir: str | os.PathLike[str] | None = None
 
     def __post_init__(self) -> None:
         if self.on_full not in ("block", "drop"):
@@ -90,6 +97,17 @@ class Shipping:
             raise ValueError(
                 f"buffer_bytes must be a positive number of bytes or None, got "
                 f"{self.buffer_bytes!r}"
+            )
+        if self.spool_dir is not None:
+            if not isinstance(self.spool_dir, (str, os.PathLike)):
+                raise TypeError(
+                    f"spool_dir must be a directory path or None, got {self.spool_dir!r}"
+                )
+            object.__setattr__(self, "spool_dir", os.path.abspath(os.fspath(self.spool_dir)))
+        if not isinstance(self.spool_bytes, int) or self.spool_bytes < MIN_SPOOL:
+            raise ValueError(
+                f"spool_bytes must be at least {MIN_SPOOL} bytes (one frame of the largest "
+                f"size a network sender may send), got {self.spool_bytes!r}"
             )
 
     @property
@@ -127,20 +145,59 @@ class WorkerConfig:
 
 
 @frozen
+class NetworkLimits:
+    """The limits that keep hostile network connections from harming the listener:
+    ``setup_listener(listen=..., network_limits=NetworkLimits(...))``.
+
+    A connection must send a hello proving the key within ``handshake_timeout`` seconds; at
+    most ``max_connections`` are open at once, ``max_unauthenticated`` of them before their
+    hello; a frame over ``max_frame`` bytes is refused at its header; an authenticated
+    sender that stops in the middle of a frame for ``stall_timeout`` seconds is cut off.
+    """
+
+    handshake_timeout: float = 5.0
+    max_connections: int = 256
+    max_unauthenticated: int = 32
+    max_frame: int = MAX_FRAME
+    stall_timeout: float = 30.0
+
+    def __post_init__(self) -> None:
+        for name in ("handshake_timeout", "stall_timeout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise ValueError(
+                    f"NetworkLimits({name}=...) must be a positive number of seconds, got {value!r}"
+                )
+        for name in ("max_connections", "max_unauthenticated", "max_frame"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(
+                    f"NetworkLimits({name}=...) must be a positive whole number, got {value!r}"
+                )
+        if self.max_frame > MAX_FRAME:
+            raise ValueError(
+                f"NetworkLimits(max_frame=...) can be at most {MAX_FRAME} bytes (what a sender "
+                f"may send), got {self.max_frame}; lower it, or leave it out"
+            )
+        if self.max_unauthenticated > self.max_connections:
+            raise ValueError(
+                f"NetworkLimits(max_unauthenticated={self.max_unauthenticated}) is over "
+                f"max_connections={self.max_connections}: raise max_connections or lower it"
+            )
+
+
+@frozen
 class Network:
-    """Where remote senders connect (``listen=``), the key they must prove they hold, and
-    the limits that keep hostile connections from harming the listener."""
+    """Where remote senders connect (``listen=``), the key they must prove they hold, TLS,
+    and the :class:`NetworkLimits`."""
 
     host: str
     port: int
     #: None: the listener's random token (only on a loopback address).
     key: bytes | None = field(default=None, repr=False)
-    handshake_timeout: float = 5.0
-    max_connections: int = 256
-    max_unauthenticated: int = 32
-    max_frame: int = MAX_FRAME
     #: TLS around every network connection (None: none; see :class:`Tls`).
     tls: Tls | None = None
+    limits: NetworkLimits = field(default_factory=NetworkLimits)
 
     @property
     def loopback(self) -> bool:
@@ -155,9 +212,10 @@ class Network:
         key_env: str | None = None,
         key_file: str | os.PathLike[str] | None = None,
         tls: object = None,
+        limits: NetworkLimits | None = None,
     ) -> Network:
-        """``setup_listener(listen=..., key=..., tls=...)``, checked: a key is required unless
-        only this machine can connect."""
+        """``setup_listener(listen=..., key=..., tls=..., network_limits=...)``, checked: a key
+        is required unless only this machine can connect."""
         host, port = parse_address(listen)
         secret = load_key(key, key_env, key_file)
         if secret is None and not is_loopback(host):
@@ -166,7 +224,13 @@ class Network:
                 f"key every sender must prove it holds: pass key=, key_env= or key_file=, or "
                 f"set {KEY_ENV} (or listen on 127.0.0.1 / [::1])"
             )
-        return cls(host, port, secret, tls=Tls.of(tls, server=True))
+        if limits is not None and not isinstance(limits, NetworkLimits):
+            raise TypeError(
+                f"network_limits= takes a mplog.NetworkLimits, got {type(limits).__name__}: "
+                "network_limits=mplog.NetworkLimits(max_connections=1024)"
+            )
+        tls_setting = Tls.of(tls, server=True)
+        return cls(host, port, secret, tls=tls_setting, limits=limits or NetworkLimits())
 
 
 def parse_address(address: str | tuple[str, int]) -> tuple[str, int]:
@@ -228,124 +292,3 @@ def load_key(
             "python -c 'import secrets; print(secrets.token_hex(32))'"
         )
     return data
-
-
-def check_private(path: str | os.PathLike[str], what: str) -> None:
-    """Refuse a secret file (a key) that others than its owner can read or write."""
-    mode = os.stat(path).st_mode
-    if mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise PermissionError(
-            f"{what} {os.fspath(path)!r} can be read by others "
-            f"(mode {stat.filemode(mode)}): run chmod 600 on it"
-        )
-
-
-@frozen
-class Tls:
-    """TLS around network connections: ``setup_listener(tls=...)`` and ``mplog.connect(tls=...)``.
-
-    On the listener: ``cert`` and ``key`` (PEM files; ``key`` may be left out when ``cert``
-    holds it) and, for mutual TLS, ``ca``: the CA that signs the senders' certificates, which
-    every sender must then present. On a sender: ``ca`` verifies the listener's certificate
-    (None: the system's CAs) and ``cert``/``key`` are its client certificate. Or ``context``:
-    a ready :class:`ssl.SSLContext` (it cannot be sent to a spawned process: use files there).
-    Private key files must be readable by their owner only.
-    """
-
-    cert: str | None = None
-    key: str | None = field(default=None, repr=False)
-    ca: str | None = None
-    context: ssl.SSLContext | None = field(default=None, repr=False)
-
-    @classmethod
-    def of(cls, value: object, *, server: bool) -> Tls | None:
-        """The ``tls=`` argument, checked: None/False (no TLS), a :class:`Tls`, an
-        :class:`ssl.SSLContext`, ``(cert, key)`` or ``(cert, key, ca)`` file paths; on a
-        sender also True (the system's CAs) or the path of the CA file."""
-        import ssl  # not at import: every spawned worker imports this module
-
-        paths = (str, os.PathLike)
-        if value is None or value is False:
-            return None
-        if isinstance(value, Tls):
-            tls = value
-        elif isinstance(value, ssl.SSLContext):
-            tls = cls(context=value)
-        elif value is True and not server:
-            tls = cls()
-        elif isinstance(value, paths) and not server:
-            tls = cls(ca=os.fspath(value))
-        elif (
-            isinstance(value, tuple)
-            and len(value) in (2, 3)
-            and all(v is None or isinstance(v, paths) for v in value)
-        ):
-            cert, key, ca = (*(None if v is None else os.fspath(v) for v in value), None)[:3]
-            tls = cls(cert, key, ca)
-        else:
-            forms = "(cert, key), (cert, key, client_ca)" if server else "True, a CA file path"
-            raise TypeError(
-                f"tls= takes an ssl.SSLContext, mplog.Tls(...) or {forms}; got {value!r}"
-            )
-        tls.make_context(server=server)  # a bad file fails here, before anything starts
-        return tls
-
-    def make_context(self, *, server: bool) -> ssl.SSLContext:
-        """The SSLContext for the listener's side (``server``) or a sender's."""
-        import ssl  # see of()
-
-        if self.context is not None:
-            wrong = ssl.PROTOCOL_TLS_CLIENT if server else ssl.PROTOCOL_TLS_SERVER
-            if self.context.protocol == wrong:
-                side = "a listener needs ssl.Purpose.CLIENT_AUTH" if server else "a sender needs"
-                raise ValueError(
-                    f"tls= got an SSLContext for the other side: {side} "
-                    "(ssl.create_default_context(ssl.Purpose.CLIENT_AUTH) on the listener, "
-                    "ssl.create_default_context() on a sender)"
-                )
-            return self.context
-        if server and self.cert is None:
-            raise ValueError("a listener's tls= needs its certificate and key: (cert, key)")
-        for what, path in (("certificate", self.cert), ("key", self.key), ("CA", self.ca)):
-            if path is not None and not os.path.isfile(path):
-                raise FileNotFoundError(f"the TLS {what} file {path!r} does not exist")
-        if self.key is None and self.cert is not None and self.key_in_cert():
-            check_private(self.cert, "the TLS certificate file (it holds the private key)")
-        if self.key is not None:
-            check_private(self.key, "the TLS key file")
-        try:
-            return self._build(server)
-        except ssl.SSLError as exc:
-            raise ValueError(
-                f"cannot use the TLS files (cert={self.cert!r}, key=..., ca={self.ca!r}): "
-                f"{exc}; check they are PEM files and that the key matches the certificate"
-            ) from exc
-
-    def key_in_cert(self) -> bool:
-        """Whether the certificate file also holds the private key."""
-        assert self.cert is not None
-        with open(self.cert, "rb") as f:
-            return b"PRIVATE KEY-----" in f.read()
-
-    def _build(self, server: bool) -> ssl.SSLContext:
-        import ssl  # see of()
-
-        if server:
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.minimum_version = ssl.TLSVersion.TLSv1_2
-            if self.ca is not None:  # mutual TLS: every sender shows a certificate it signed
-                context.load_verify_locations(self.ca)
-                context.verify_mode = ssl.CERT_REQUIRED
-        else:
-            context = ssl.create_default_context(cafile=self.ca)
-        if self.cert is not None:
-            context.load_cert_chain(self.cert, self.key)
-        return context
-
-    def __getstate__(self) -> dict[str, object]:
-        if self.context is not None:
-            raise TypeError(
-                "tls= holds an ssl.SSLContext, which cannot be sent to another process: give "
-                "the certificate files instead (tls=(cert, key[, ca]) or mplog.Tls(...))"
-            )
-        return dict(self.__dict__)

@@ -19,7 +19,7 @@ from mplog._outputs.destinations import (
     load_config_file,
 )
 from mplog._outputs.schedule import Rotation
-from mplog._settings import DEFAULT_FORMAT, Address, Network, Shipping, to_level
+from mplog._settings import DEFAULT_FORMAT, Address, Network, NetworkLimits, Shipping, to_level
 
 
 def setup_listener(
@@ -54,6 +54,7 @@ def setup_listener(
     key_env: str | None = None,
     key_file: str | os.PathLike[str] | None = None,
     tls: object = None,
+    network_limits: NetworkLimits | None = None,
 ) -> Listener:
     """Start a listener that writes every process's records to one destination.
 
@@ -93,6 +94,8 @@ def setup_listener(
     it): ``(cert, key)`` PEM file paths, ``(cert, key, ca)`` to also require a client
     certificate signed by ``ca`` from every sender (mutual TLS), a :class:`mplog.Tls` or a
     server-side :class:`ssl.SSLContext` (thread mode, or a forked listener process only).
+    ``network_limits`` (a :class:`mplog.NetworkLimits`) changes the limits on network
+    connections.
     Returns the started :class:`Listener`.
     """
     file_options = {
@@ -106,10 +109,11 @@ def setup_listener(
                 "address=(host, port) already makes every process log over TCP; use listen= "
                 "for remote senders and leave address= to its default (a private Unix socket)"
             )
-        network = Network.parse(listen, key, key_env, key_file, tls)
-    elif (key, key_env, key_file, tls) != (None, None, None, None):
+        network = Network.parse(listen, key, key_env, key_file, tls, network_limits)
+    elif (key, key_env, key_file, tls, network_limits) != (None, None, None, None, None):
         raise ValueError(
-            "key=, key_env=, key_file= and tls= are for listen=: add listen='host:port'"
+            "key=, key_env=, key_file=, tls= and network_limits= are for listen=: add "
+            "listen='host:port'"
         )
     destination = _destination(
         filename, handlers, config, console, (fmt, datefmt, style), file_options, mode

@@ -270,3 +270,22 @@ def test_ray_tasks(tmp_path: Path) -> None:
         "None",
         "squares [0, 1, 4, 9], running totals [0, 1, 5, 14]",
     )
+
+
+def test_network_outage(tmp_path: Path) -> None:
+    """A separate program logs through a listener restart: the file holds each of its 1,000
+    records once, in order, some written by each listener."""
+    result = run_example("network_outage.py", str(tmp_path))
+    path = tmp_path / "outage.log"
+    match = re.search(
+        rf"^wrote {re.escape(str(path))} \(1000 lines\): all 1000 records once, in order "
+        r"\((?P<before>\d+) written before the restart, (?P<after>\d+) after\)$",
+        result.stdout,
+        re.MULTILINE,
+    )
+    assert match is not None, result.stdout
+    assert int(match["before"]) > 0 and int(match["after"]) > 0
+    assert int(match["before"]) + int(match["after"]) == 1000
+    lines = path.read_text(encoding="utf-8").splitlines()
+    assert [line.rsplit(" ", 1)[1] for line in lines] == [str(n) for n in range(1000)]
+    assert "reconnected to the log listener" in result.stderr

@@ -233,3 +233,71 @@ def test_json_lines_carry_the_hostname(tmp_path: Path) -> None:
         logging.getLogger("j").info("hello")
     (line,) = path.read_text().splitlines()
     assert json.loads(line)["hostname"] == HOSTNAME
+
+
+def _authenticated(address: tuple[str, int]) -> socket.socket:
+    """A raw connection that has proved the key (its hello answered, the welcome read)."""
+    sock = socket.create_connection(address, timeout=TIMEOUT)
+    frames = _protocol.FrameReader()
+    data = b""
+    while not (got := frames.feed(data)):
+        data = sock.recv(4096)
+    hello = {"pid": 4242, "role": "worker", "auth": _protocol.answer(KEY.encode(), got[0][1])}
+    sock.sendall(_protocol.frame(_protocol.KIND_HELLO, _protocol.encode(hello)))
+    while not frames.feed(sock.recv(4096)):  # the welcome
+        pass
+    return sock
+
+
+def test_a_sender_stalled_in_the_middle_of_a_frame_is_cut_off(log_path: Path) -> None:
+    """An authenticated sender that sends half a frame and stops is cut off after
+    stall_timeout (network_limits=), counted and logged; one that is only quiet is not."""
+    limits = mplog.NetworkLimits(stall_timeout=0.3)
+    listener = mplog.setup_listener(
+        log_path, fmt=FMT, listen="127.0.0.1:0", key=KEY, network_limits=limits
+    )
+    address = listener.network_address
+    assert address is not None
+    quiet, stalled = _authenticated(address), _authenticated(address)
+    stalled.sendall(_protocol.frame(_protocol.KIND_RECORD, b"x" * 100)[:50])
+    stalled.settimeout(TIMEOUT)
+    assert stalled.recv(4096) == b""  # the listener closed it
+    stats = listener.stop()
+    assert stats["network"]["stalled"] == 1
+    assert "cut off (stalled): nothing more of its frame for 0.3s" in log_path.read_text()
+    for sock in (quiet, stalled):
+        sock.close()
+
+
+@pytest.mark.parametrize(
+    ("limits", "message"),
+    [
+        ({"stall_timeout": 0}, r"stall_timeout=...\) must be a positive number of seconds"),
+        ({"max_connections": 8}, r"max_unauthenticated=32\) is over max_connections=8"),
+        ({"max_frame": 1 << 21}, r"max_frame=...\) can be at most 1048576"),
+        ({"max_connections": "many"}, r"max_connections=...\) must be a positive whole"),
+    ],
+)
+def test_network_limits_are_checked(limits: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        mplog.NetworkLimits(**limits)
+
+
+def test_network_limits_need_listen() -> None:
+    with pytest.raises(ValueError, match="network_limits= are for listen="):
+        mplog.setup_listener(console=True, network_limits=mplog.NetworkLimits())
+    with pytest.raises(TypeError, match=r"network_limits=mplog.NetworkLimits\("):
+        mplog.setup_listener(console=True, listen="127.0.0.1:0", network_limits={"x": 1})  # type: ignore[arg-type]
+
+
+def test_connect_returns_the_levels_it_set(log_path: Path) -> None:
+    """The WorkerConfig connect() returns carries the levels it set: a child configured with
+    it keeps INFO (it used to fall back to WARNING and drop INFO records)."""
+    listener = mplog.setup_listener(log_path, fmt=NET_FMT, listen="127.0.0.1:0", key=KEY)
+    try:
+        logging.getLogger("app.db").setLevel(logging.DEBUG)
+        config = mplog.connect(listener.network_address or ("", 0), key=KEY, level="INFO")
+        assert config.root_level == logging.INFO
+        assert ("app.db", logging.DEBUG) in config.levels
+    finally:
+        listener.stop()

@@ -23,7 +23,7 @@ import mplog
 from mplog import _protocol
 from mplog._listener import untrusted
 from mplog._outputs.destinations import FileDestination
-from mplog._settings import MAX_FRAME, Network
+from mplog._settings import MAX_FRAME, Network, NetworkLimits
 from mplog._worker import connection as _connection
 from tests._helpers import FMT, TIMEOUT, check_sequences, parse_line, wait_for
 
@@ -206,7 +206,12 @@ def test_a_listener_under_attack_keeps_every_legitimate_record(log_path: Path) -
     off with its reason counted, logs a bounded number of lines, stays small in memory, and
     the legitimate sender's records all arrive, once, in order."""
     network = Network(
-        "127.0.0.1", 0, KEY, handshake_timeout=0.5, max_connections=64, max_unauthenticated=16
+        "127.0.0.1",
+        0,
+        KEY,
+        limits=NetworkLimits(
+            handshake_timeout=0.5, max_connections=64, max_unauthenticated=16, stall_timeout=0.5
+        ),
     )
     destination = FileDestination(str(log_path), None, FMT)
     listener = mplog.Listener(destination, mode="process", level="INFO", network=network)
@@ -257,6 +262,13 @@ def _flood(address: tuple[str, int], listener: mplog.Listener) -> list[socket.so
 
     wait_for(refuse_one, TIMEOUT, "a connection refused over the limit", interval=0.0)
     wait_for(counted("timed_out"), TIMEOUT, "a silent connection cut off")
+    # A key holder that stops in the middle of a frame.
+    for sock in idle:
+        sock.close()
+    idle = [socket.create_connection(address, timeout=TIMEOUT)]
+    hello = {"pid": 3, "role": "worker", "auth": _protocol.answer(KEY, _challenge(idle[0]))}
+    idle[0].sendall(_hello(hello) + _protocol.frame(_protocol.KIND_RECORD, b"x" * 100)[:50])
+    wait_for(counted("stalled"), TIMEOUT, "a stalled key holder cut off")
     return idle
 
 

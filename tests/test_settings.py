@@ -53,3 +53,24 @@ def test_worker_config_pickles_with_its_shipping_policy() -> None:
 
     config = mplog.WorkerConfig("/x", "t", shipping=Shipping(on_full="drop", keep_level=30))
     assert pickle.loads(pickle.dumps(config)) == config
+
+
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"spool_bytes": 1000}, ValueError, "spool_bytes must be at least 1048592 bytes"),
+        ({"spool_bytes": "8 MB"}, ValueError, "spool_bytes must be at least"),
+        ({"spool_dir": 3}, TypeError, "spool_dir must be a directory path or None"),
+    ],
+)
+def test_shipping_rejects_bad_spool_options(
+    options: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        Shipping(**options)
+
+
+def test_the_spool_dir_is_made_absolute(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A relative spool_dir names the same directory in pool workers started elsewhere."""
+    monkeypatch.chdir(tmp_path)
+    assert Shipping(spool_dir="spool").spool_dir == str(tmp_path / "spool")

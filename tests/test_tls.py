@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import mplog
-from mplog._settings import Tls
+from mplog._tls import Tls
 from tests._certs import Certs, make_certs, needs_openssl
 from tests._helpers import FMT, TIMEOUT, check_sequences, read_lines, run_sender, wait_for
 

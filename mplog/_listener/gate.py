@@ -21,7 +21,7 @@ import socket
 import ssl
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from mplog import _protocol
@@ -30,7 +30,7 @@ from mplog._settings import Network
 
 #: At most this many cut-off reasons are logged per second; the rest are only counted.
 _REPORTS_PER_SECOND = 5
-REASONS = ("rejected_auth", "oversized", "malformed", "timed_out", "over_limit")
+REASONS = ("rejected_auth", "oversized", "malformed", "timed_out", "over_limit", "stalled")
 #: With TLS, also: handshakes that failed (a plaintext client, a bad or missing certificate).
 TLS_FAILED = "tls_failed"
 
@@ -73,12 +73,13 @@ class Gate:
         self._open = 0
         self._window = (0, 0)  # (second, reports logged in it)
         self._tls = None if network.tls is None else network.tls.make_context(server=True)
+        self._next_stall_check = 0.0
 
     def admit(self, sock: socket.socket) -> Peer | None:
         """A new connection: a Peer that has been sent its challenge, or None (over limits)."""
         if (
-            self._open >= self._network.max_connections
-            or len(self._strangers) >= self._network.max_unauthenticated
+            self._open >= self._network.limits.max_connections
+            or len(self._strangers) >= self._network.limits.max_unauthenticated
         ):
             self._refuse(sock, "over_limit", "too many connections")
             return None
@@ -89,12 +90,12 @@ class Gate:
         except OSError:  # gone already
             sock.close()
             return None
-        peer = Peer(sock, reader=_protocol.FrameReader(self._network.max_frame))
+        peer = Peer(sock, reader=_protocol.FrameReader(self._network.limits.max_frame))
         peer.remote = remote
         peer.lines = self._control
         peer.tls_pending = self._tls is not None
         self._open += 1
-        self._strangers[sock] = (peer, time.monotonic() + self._network.handshake_timeout)
+        self._strangers[sock] = (peer, time.monotonic() + self._network.limits.handshake_timeout)
         if not peer.tls_pending and not self._challenge(peer):
             self.closed(peer)
             sock.close()
@@ -154,7 +155,30 @@ class Gate:
         now = time.monotonic()
         late = [peer for peer, due in self._strangers.values() if due <= now]
         for peer in late:
-            self.cut_off(peer, "timed_out", f"no valid hello in {self._network.handshake_timeout}s")
+            self.cut_off(
+                peer, "timed_out", f"no valid hello in {self._network.limits.handshake_timeout}s"
+            )
+        return late
+
+    def stalled(self, peers: Iterable[Peer]) -> list[Peer]:
+        """Authenticated senders stopped in the middle of a frame for ``stall_timeout`` s
+        (they would hold their partial frame forever), counted as stalled. Looked for at
+        most twice per ``stall_timeout``."""
+        now = time.monotonic()
+        limit = self._network.limits.stall_timeout
+        if now < self._next_stall_check:
+            return []
+        self._next_stall_check = now + min(1.0, limit / 2)
+        late = [
+            peer
+            for peer in peers
+            if peer.remote is not None
+            and peer.pid is not None
+            and peer.reader.pending
+            and now - peer.last_data >= limit
+        ]
+        for peer in late:
+            self.cut_off(peer, "stalled", f"nothing more of its frame for {limit}s")
         return late
 
     def handshaking(self) -> list[socket.socket]:

@@ -30,6 +30,10 @@ lock, and a writer killed while holding it wedges every other writer (and the fe
 buffers records in the worker, where they die with it). A stream per process has no shared
 state; backpressure is the kernel's bounded buffer; the end of a stream is how the listener
 learns a writer is gone.
+
+Over 400 lines because the network's handshakes, acknowledgements and routed records landed
+here together (session 4); splitting the frame dispatch (control requests, hellos) into a
+module of its own is the next step.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from typing import Any
 
 from mplog import _protocol
 from mplog._listener import untrusted
+from mplog._listener.acks import Acks
 from mplog._listener.deaths import Deaths
 from mplog._listener.gate import Gate
 from mplog._listener.peers import Peer, totals
@@ -100,6 +105,7 @@ class ListenerLoop(Stopping):
         self._counts: Counter[str] = Counter()
         self._levels: dict[str, int] = {}
         self._workers: list[Peer] = []
+        self._acks = Acks()
         self._deaths = Deaths(self._selector, self._report, local=server is not None)
         if gate is not None:
             gate.report = functools.partial(self._report, logging.WARNING)
@@ -138,6 +144,8 @@ class ListenerLoop(Stopping):
         if self._gate is not None:
             for peer in self._gate.overdue():
                 self._close(peer, ended="cut off: no valid hello in time")
+            for peer in self._gate.stalled(self._peers.values()):
+                self._close(peer, ended="cut off: stalled in the middle of a frame")
         return len(events)
 
     def _pause(self) -> None:
@@ -198,7 +206,10 @@ class ListenerLoop(Stopping):
             self._gate.cut_off(peer, "oversized", str(exc))
             self._close(peer, ended="cut off: a frame over the size limit")
             return
-        for index, item in enumerate(items):
+        for index, numbered in enumerate(items):
+            item = numbered if peer.sid is None else self._acks.fresh(peer, numbered)
+            if item is None:  # sent again after a reconnect, and already written
+                continue
             # A hello is a frame of its own: it is handled before the lines that follow it.
             if isinstance(item, _protocol.LineRun) and peer.pid is not None and peer.lines:
                 self._on_lines(peer, item)
@@ -209,6 +220,7 @@ class ListenerLoop(Stopping):
                 self._cut_off(peer, items[index + 1 :])
                 return
         peer.last_data = time.monotonic()  # after handling: slow handlers are not silence
+        self._acks.confirm(peer)
 
     def _on_lines(self, peer: Peer, run: _protocol.LineRun) -> None:
         peer.count_lines(run, written=self._router.write_lines(run))
@@ -257,7 +269,7 @@ class ListenerLoop(Stopping):
         elif kind == _protocol.KIND_PIPE:
             return peer.attach_pipe(self._selector)
         elif kind == _protocol.KIND_DROPPED and peer.pid is not None:
-            self._on_dropped(peer, decode(body)["counts"])
+            self._report(logging.WARNING, peer.count_dropped(decode(body)["counts"]), origin=peer)
         elif kind == _protocol.KIND_BYE:
             peer.said_bye = True
         elif kind == _protocol.KIND_EXITING and peer.pid is not None:
@@ -296,6 +308,10 @@ class ListenerLoop(Stopping):
             self._control = peer
         else:
             self._workers.append(peer)
+            earlier = self._acks.hello(peer, hello) if peer.remote is not None else None
+            if earlier is not None:  # the same process, reconnected: one entry in stats()
+                peer.take_counts(earlier)
+                self._workers.remove(earlier)
             if peer.remote is None:
                 self._deaths.watch(peer)
             if self._levels:
@@ -320,6 +336,7 @@ class ListenerLoop(Stopping):
     def _close(self, peer: Peer, *, ended: str | None = None) -> None:
         """Stop reading ``peer``. Without ``ended`` its stream has reached its end: the
         process closed it, or died (a partial record then is a torn one)."""
+        self._acks.confirm(peer)
         if ended is None and peer.reader.pending and peer.pid is not None:
             self._counts["torn_frames"] += 1
             self._report(
@@ -341,17 +358,12 @@ class ListenerLoop(Stopping):
         elif peer.pid is None or peer.said_bye:
             peer.ended = "closed"
         else:
+            if peer.sid is not None:  # it reconnects and sends again what was not acknowledged
+                peer.ended = f"disconnected: its connection from {peer.remote} ended"
+                return
             if peer.remote is not None:  # its exit cannot be seen from here
                 peer.exit_status = f"its connection from {peer.remote} ended"
             self._deaths.ended_without_goodbye(peer)
-
-    def _on_dropped(self, peer: Peer, counts: dict[str, int]) -> None:
-        """Count what a process dropped, and say so in the log on its behalf."""
-        counts = {str(level): int(n) for level, n in counts.items()}
-        peer.dropped.update(counts)
-        text = ", ".join(f"{n} {level}" for level, n in sorted(counts.items()))
-        message = f"dropped {text} records from pid {peer.pid}: the listener's backlog was full"
-        self._report(logging.WARNING, message, origin=peer)
 
     def _report(self, level: int, message: str, *, origin: Peer | None = None) -> None:
         """Log a record of the listener's own through the same handlers (as coming from
@@ -370,7 +382,11 @@ class ListenerLoop(Stopping):
             torn_frames=self._counts["torn_frames"],
             rejected=self._counts["rejected"],
             backlog_bytes=sum(p.backlog() for p in self._peers.values()),
-            **({} if self._gate is None else {"network": dict(self._gate.counts)}),
+            **(
+                {}
+                if self._gate is None
+                else {"network": dict(self._gate.counts), **self._acks.counts}
+            ),
         )
 
     def _reply(self, control: Peer) -> None:

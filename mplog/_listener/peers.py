@@ -58,6 +58,12 @@ class Peer:
     #: Whether it may send finished lines, appended as they are (not a network sender's:
     #: a line cut short would run into the next one; those send records).
     lines: bool = True
+    #: A network sender's identity (from its hello), under which the listener remembers
+    #: which of its frames it has written, and the sequence number of its next frame.
+    sid: str | None = None
+    seq: int = 0
+    #: The last sequence number acknowledged to it.
+    acked: int = 0
     received: int = 0
     written: int = 0
     levels: Counter[str] = field(default_factory=Counter)
@@ -155,6 +161,20 @@ class Peer:
             self.levels[_level_name(levelno)] += n
         if written:
             self.written += count
+
+    def count_dropped(self, counts: dict[str, int]) -> str:
+        """Count what this process dropped; return the line that says so in the log."""
+        counts = {str(level): int(n) for level, n in counts.items()}
+        self.dropped.update(counts)
+        text = ", ".join(f"{n} {level}" for level, n in sorted(counts.items()))
+        return f"dropped {text} records from pid {self.pid}: the listener's backlog was full"
+
+    def take_counts(self, earlier: Peer) -> None:
+        """Carry on the counts of ``earlier``, this process's previous connection."""
+        self.received += earlier.received
+        self.written += earlier.written
+        self.levels.update(earlier.levels)
+        self.dropped.update(earlier.dropped)
 
     def send_quietly(self, data: bytes) -> None:
         """Send a few bytes on the socket, which the process only reads from: room is all

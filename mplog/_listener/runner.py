@@ -22,7 +22,7 @@ from mplog._listener.gate import Gate
 from mplog._listener.loop import ListenerLoop
 from mplog._outputs.destinations import Destination
 from mplog._outputs.router import Router
-from mplog._settings import Address, Network
+from mplog._settings import Address, Network, NetworkLimits
 from mplog._worker import handler as worker
 
 _START_TIMEOUT = 60.0
@@ -47,7 +47,8 @@ class Sockets:
         self.gate: Gate | None = None
         if isinstance(address, tuple):  # every process over TCP: the key is the token
             # Every process of the pool connects over TCP: the limits must not bite there.
-            net = Network(*address, max_connections=1 << 16, max_unauthenticated=1 << 10)
+            limits = NetworkLimits(max_connections=1 << 16, max_unauthenticated=1 << 10)
+            net = Network(*address, limits=limits)
             self.gate = Gate(_gate.bind(net), token.encode(), net, control=True)
             self.address: Address = _bound(self.gate.server)
             return

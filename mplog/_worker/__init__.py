@@ -12,6 +12,9 @@
         v
     connection.Stream                  this process's own pipe (Unix socket listener) or
         |                              socket (TCP); bounded by the kernel: on_full policy
+        |  over TCP, reconnect.ResilientStream: every frame also kept in a spool.Spool
+        |  (bounded; a file with spool_dir) until the listener acknowledges it; a thread
+        |  reads the acknowledgements and reconnects, sending the spool again first
         v
     ... the listener side (mplog._listener) reads it
 

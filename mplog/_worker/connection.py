@@ -20,7 +20,8 @@ import struct
 import sys
 
 from mplog import _compat, _protocol
-from mplog._settings import MAX_FRAME, Address, Tls
+from mplog._settings import MAX_FRAME, Address
+from mplog._tls import Tls
 from mplog._worker.context import HOSTNAME
 
 TYPE_CHECKING = False  # typing is not imported at run time: every spawned worker loads this
@@ -34,6 +35,10 @@ SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)
 HANDSHAKE_TIMEOUT = 60.0
 #: The largest frame the listener takes over the network (header included).
 _NETWORK_FRAME = _protocol.HEADER.size + MAX_FRAME
+
+
+class HandshakeRefused(ConnectionRefusedError):
+    """The listener closed the connection during its handshake: a wrong key, or its limits."""
 
 
 def process_name() -> str:
@@ -65,6 +70,7 @@ def connect(
     key: bytes | None = None,
     tls: Tls | None = None,
     pipe: int | None = None,
+    resume: dict[str, Any] | None = None,
 ) -> socket.socket:
     """Open a connection to the listener and introduce this process on it.
 
@@ -75,9 +81,11 @@ def connect(
     challenge, and the hello carries the proof that this process holds ``key`` (by default
     the token): HMAC-SHA256 of the challenge; neither the key nor the token travels.
     ``block_timeout`` becomes the kernel's send timeout (``SO_SNDTIMEO``): a blocking send
-    that makes no progress for that long fails, at no cost to sends that don't wait. With
-    ``tls``, a TCP connection is wrapped in TLS first (``mplog._worker.tls``, imported only
-    then: ``ssl`` costs a spawned worker several milliseconds).
+    that makes no progress for that long fails, at no cost to sends that don't wait, and
+    bounds the TCP connect. With ``tls``, a TCP connection is wrapped in TLS first
+    (``mplog._worker.tls``, imported only then: ``ssl`` costs a spawned worker several
+    milliseconds). ``resume`` (a network sender's identity and the sequence number of its
+    next frame) is added to the hello.
     """
     target: Any = address
     family: int = socket.AF_UNIX
@@ -94,7 +102,10 @@ def connect(
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, timeval)
         if family != socket.AF_UNIX:  # each record leaves at once, not after an ACK
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        if family != socket.AF_UNIX:  # an unreachable host must not hold the caller for minutes
+            sock.settimeout(block_timeout or HANDSHAKE_TIMEOUT)
         sock.connect(target)
+        sock.settimeout(None)
         if tls is not None and isinstance(address, tuple):
             from mplog._worker import tls as _tls  # ssl only where TLS is used
 
@@ -105,12 +116,13 @@ def connect(
                 handshake_timeout=block_timeout or HANDSHAKE_TIMEOUT,
                 send_timeout=block_timeout,
             )
-        hello = {
+        hello: dict[str, Any] = {
             "pid": os.getpid(),
             "interp": _compat.interpreter_id(),
             "name": process_name(),
             "role": role,
             "host": HOSTNAME,
+            **(resume or {}),
         }
         if family == socket.AF_UNIX:
             hello["token"] = token
@@ -119,9 +131,14 @@ def connect(
             challenge = _read_frame(sock, _protocol.KIND_CHALLENGE, block_timeout)
             hello["auth"] = _protocol.answer(key or token.encode(), challenge)
             sock.sendall(_protocol.frame(_protocol.KIND_HELLO, _protocol.encode(hello)), SEND_FLAGS)
-            _read_frame(sock, _protocol.KIND_WELCOME, block_timeout)
-    except BaseException:
+            try:
+                _read_frame(sock, _protocol.KIND_WELCOME, block_timeout)
+            except ConnectionRefusedError as exc:  # it read the hello and said no
+                raise HandshakeRefused(str(exc)) from None
+    except BaseException as exc:
         sock.close()
+        if tls is not None and type(exc).__module__ == "ssl":  # TLS said no: not an outage
+            raise HandshakeRefused(f"TLS: {exc}") from exc
         raise
     return sock
 

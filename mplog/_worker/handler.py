@@ -4,8 +4,10 @@ Every process that logs (main, pool workers, their children) has one ``ShippingH
 root logger with its *own* connection to the listener. A record is encoded in the calling thread
 and written to that connection before the logging call returns; nothing is buffered in the
 process, so a record whose call returned survives the process's abrupt death (the kernel still
-delivers what was written). A per-process connection means no lock is shared between processes:
-a process killed mid-write tears only its own stream.
+delivers what was written). A network sender also keeps what the listener has not yet
+acknowledged, to send it again after a reconnect (``reconnect.ResilientStream``). A
+per-process connection means no lock is shared between processes: a process killed
+mid-write tears only its own stream.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ TYPE_CHECKING = False  # typing is not imported at run time: every spawned worke
 if TYPE_CHECKING:
     from typing import Any
 
+    from mplog._worker.reconnect import ResilientStream
+
 #: Since 3.12 a passing filter (and so ``Handler.handle``) returns the record itself.
 _FILTER_RETURNS_RECORD = sys.version_info >= (3, 12)
 
@@ -51,7 +55,7 @@ class ShippingHandler(logging.Handler):
     def __init__(self, config: WorkerConfig) -> None:
         super().__init__()
         self.config = config
-        self._stream: Stream | None = None
+        self._stream: Stream | ResilientStream | None = None
         self._process_name: str | None = None
         self._failure: str | None = None
         self._dropped: Counter[str] = Counter()
@@ -157,8 +161,15 @@ class ShippingHandler(logging.Handler):
         finally:
             self.release()
 
-    def _open(self) -> Stream:
+    def _open(self) -> Stream | ResilientStream:
         config = self.config
+        if isinstance(config.address, tuple):  # over the network: spooled, reconnecting
+            from mplog._worker.reconnect import open_resilient  # not for local workers
+
+            self._stream = open_resilient(config, self.say_goodbye)
+            self._process_name = process_name()
+            _close_at_process_exit(self)
+            return self._stream
         stream = self._stream = open_stream(
             config.address,
             config.token,
@@ -173,7 +184,7 @@ class ShippingHandler(logging.Handler):
             follow_levels(stream.sock, self.say_goodbye)
         return stream
 
-    def _report_drops(self, stream: Stream, *, wait: bool) -> None:
+    def _report_drops(self, stream: Stream | ResilientStream, *, wait: bool) -> None:
         """Tell the listener what was dropped, per level (it logs the summary and counts it):
         at most once a second, and at goodbye."""
         body = _protocol.encode({"counts": dict(self._dropped)})
@@ -191,7 +202,7 @@ class ShippingHandler(logging.Handler):
         return f"{type(exc).__name__}: {exc}"
 
     def _give_up(self, reason: str) -> None:
-        self._drop_connection()
+        self._drop_connection(grace=0.0)
         self._failure = reason
         sys.stderr.write(
             f"mplog: process {os.getpid()} cannot reach the log listener at "
@@ -206,10 +217,32 @@ class ShippingHandler(logging.Handler):
         sys.stderr.write(self._fallback_formatter.format(record) + "\n")
         sys.stderr.flush()
 
-    def _drop_connection(self, *, ours: bool = True) -> None:
+    def _drop_connection(self, *, ours: bool = True, grace: float | None = None) -> None:
         stream, self._stream = self._stream, None
-        if stream is not None:
+        if isinstance(stream, Stream):
             stream.close(ours=ours)
+        elif stream is not None:  # a network sender's ResilientStream
+            left = stream.close(ours=ours) if grace is None else stream.close(grace=grace)
+            if left:
+                self._undelivered(left)
+
+    def _undelivered(self, frames: list[bytes]) -> None:
+        """Write to stderr the records a network sender's listener never acknowledged."""
+        records = [f for f in frames if f[4] in (_protocol.KIND_RECORD, _protocol.KIND_LINE)]
+        if not records:
+            return
+        sys.stderr.write(
+            f"mplog: process {os.getpid()}: the log listener at {self.config.address!r} did "
+            f"not acknowledge its last {len(records)} records; they follow (some may also "
+            "have been written by it).\n"
+        )
+        for data in records:
+            if data[4] == _protocol.KIND_LINE:
+                sys.stderr.write(data[_protocol.LINE_HEADER_SIZE :].decode("utf-8", "replace"))
+            else:
+                body = data[_protocol.HEADER.size :]
+                self.fallback(_protocol.make_record(_protocol.decode(body)))
+        sys.stderr.flush()
 
     def after_fork_in_child(self) -> None:
         """Forget the parent's connection: the child opens its own on its first record."""

@@ -13,6 +13,7 @@ its threads at its end: the reader never holds an interpreter's shutdown up.
 from __future__ import annotations
 
 import _thread
+import functools
 import logging
 import socket
 import threading
@@ -52,13 +53,26 @@ def follow_levels(sock: socket.socket, close: Callable[[], object]) -> bool:
     ``close`` (which ends the connection) is registered to run before the interpreter joins
     its threads; if it is already ending, no thread is started.
     """
+    return start_thread(functools.partial(_read_levels, sock), "mplog-levels", close)
+
+
+def start_thread(target: Callable[[], object], name: str, close: Callable[[], object]) -> bool:
+    """Start a connection's reader thread (see :func:`follow_levels`); return whether one was
+    started: a bare daemon-like ``_thread`` thread, or where daemon threads are refused an
+    ordinary thread called ``name`` that ``close`` ends before the interpreter joins it."""
     if _compat.daemon_threads_allowed():
-        _thread.start_new_thread(_read_levels, (sock,))
+        _thread.start_new_thread(target, ())
         return True
     if not _compat.before_thread_join(close):
         return False
-    threading.Thread(target=_read_levels, args=(sock,), name="mplog-levels").start()
+    threading.Thread(target=target, name=name).start()
     return True
+
+
+def apply_pushed(body: bytes) -> None:
+    """Apply the levels of a ``KIND_LEVELS`` frame the listener pushed."""
+    for name, level in _protocol.decode(body)["levels"]:
+        logging.getLogger(name or None).setLevel(level)
 
 
 def _read_levels(sock: socket.socket) -> None:
@@ -72,5 +86,4 @@ def _read_levels(sock: socket.socket) -> None:
             return
         for kind, body in reader.feed(data):
             if kind == _protocol.KIND_LEVELS:
-                for name, level in _protocol.decode(body)["levels"]:
-                    logging.getLogger(name or None).setLevel(level)
+                apply_pushed(body)

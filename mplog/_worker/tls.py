@@ -17,7 +17,7 @@ import ssl
 import threading
 from typing import Any
 
-from mplog._settings import Tls
+from mplog._tls import Tls
 
 
 class TlsSocket(ssl.SSLSocket):

@@ -1,0 +1,75 @@
+"""The listener's acknowledgements and its skipping of frames sent again after a reconnect."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from mplog import _protocol
+from mplog._listener.acks import Acks
+from mplog._listener.peers import Peer
+
+
+def _peer(sock: socket.socket) -> Peer:
+    return Peer(sock, remote="127.0.0.1", pid=1)
+
+
+def _acks_received(sock: socket.socket) -> list[int]:
+    sock.settimeout(5)
+    frames = _protocol.FrameReader().feed(sock.recv(4096))
+    return [_protocol.ACK.unpack(body)[0] for kind, body in frames if kind == _protocol.KIND_ACK]
+
+
+def test_frames_sent_again_are_skipped_and_acknowledged() -> None:
+    acks = Acks()
+    ours, theirs = socket.socketpair()
+    first = _peer(ours)
+    assert acks.hello(first, {"sid": "h:1:a", "seq": 1}) is None
+    for n in range(3):
+        assert acks.fresh(first, (_protocol.KIND_RECORD, b"%d" % n)) is not None
+    acks.confirm(first)
+    assert _acks_received(theirs) == [3]
+    # The connection is cut before the sender saw the ack: it resends 2 and 3, then 4.
+    second = _peer(ours)
+    assert acks.hello(second, {"sid": "h:1:a", "seq": 2}) is first
+    assert acks.fresh(second, (_protocol.KIND_RECORD, b"1")) is None
+    run = _protocol.LineRun([20, 20], [memoryview(b"x"), memoryview(b"y")])
+    rest = acks.fresh(second, run)
+    assert isinstance(rest, _protocol.LineRun) and [bytes(v) for v in rest.lines] == [b"y"]
+    acks.confirm(second)
+    assert _acks_received(theirs) == [4]
+    assert acks.counts == {"duplicates_skipped": 2, "reconnects": 1}
+    ours.close()
+    theirs.close()
+
+
+def test_a_resend_of_only_written_frames_is_acknowledged() -> None:
+    """A reconnect whose resent frames were all written still gets its acknowledgement."""
+    acks = Acks()
+    ours, theirs = socket.socketpair()
+    first = _peer(ours)
+    acks.hello(first, {"sid": "s", "seq": 1})
+    acks.fresh(first, (_protocol.KIND_RECORD, b""))
+    second = _peer(ours)
+    acks.hello(second, {"sid": "s", "seq": 1})
+    assert acks.fresh(second, (_protocol.KIND_RECORD, b"")) is None
+    acks.confirm(second)
+    assert _acks_received(theirs) == [1]
+    ours.close()
+    theirs.close()
+
+
+@pytest.mark.parametrize(
+    "hello", [{"sid": 3, "seq": 1}, {"sid": "", "seq": 1}, {"sid": "s", "seq": 0}, {"sid": "s"}]
+)
+def test_a_bad_identity_is_refused(hello: dict[str, object]) -> None:
+    with pytest.raises(ValueError, match=r"sid|seq"):
+        Acks().hello(_peer(socket.socket()), hello)
+
+
+def test_a_sender_without_identity_is_not_numbered() -> None:
+    peer = _peer(socket.socket())
+    assert Acks().hello(peer, {"pid": 1}) is None
+    assert peer.sid is None
+    peer.sock.close()

@@ -1,0 +1,67 @@
+"""The network sender's spool: bounded, in order, forgets what is acknowledged."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mplog import _protocol
+from mplog._worker.spool import FileSpool, Spool
+
+
+def test_frames_stay_until_acknowledged_in_order() -> None:
+    spool = Spool(limit=10)
+    for frame in (b"aaa", b"bbb", b"ccc"):
+        assert spool.has_room(len(frame))
+        spool.add(frame)
+    assert not spool.has_room(2) and spool.has_room(1)
+    spool.acknowledge(0)  # nothing yet
+    assert spool.frames() == [b"aaa", b"bbb", b"ccc"] and spool.first == 1
+    spool.acknowledge(2)
+    assert spool.frames() == [b"ccc"] and spool.first == 3 and spool.size == 3
+    spool.acknowledge(2)  # an old acknowledgement changes nothing
+    assert len(spool) == 1
+    assert spool.take() == [b"ccc"]
+    assert len(spool) == 0 and spool.size == 0 and spool.first == 4
+
+
+def test_an_empty_spool_takes_any_frame() -> None:
+    """One frame larger than the bound is still held (the bound is at least a full frame)."""
+    spool = Spool(limit=4)
+    assert spool.has_room(100)
+    spool.add(b"x" * 100)
+    assert not spool.has_room(1)
+
+
+def _record(n: int) -> bytes:
+    return _protocol.frame(_protocol.KIND_RECORD, b"%d" % n)
+
+
+def test_a_file_spool_keeps_what_is_unacknowledged_for_the_next_process(tmp_path: Path) -> None:
+    """Acknowledged frames leave the file; the rest outlive the spool and are taken over,
+    once, by the next spool in the directory (not its goodbye); a spool in use is not."""
+    first = FileSpool(1 << 20, str(tmp_path), "first")
+    for n in range(4):
+        first.add(_record(n))
+    first.add(_protocol.frame(_protocol.KIND_BYE, b""))
+    first.acknowledge(2)
+    in_use = FileSpool(1 << 20, str(tmp_path), "in-use")
+    in_use.add(_record(99))
+    assert len(in_use) == 1  # the first one's file is locked: not taken
+    assert first.release() == []
+    second = FileSpool(1 << 20, str(tmp_path), "second")
+    assert second.frames() == [_record(2), _record(3)]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in-use.spool", "second.spool"]
+    second.acknowledge(second.first + 1)
+    assert second.release() == []  # all acknowledged: its file is removed
+    assert FileSpool(1 << 20, str(tmp_path), "third").frames() == []
+    in_use.release()
+
+
+def test_a_file_spool_takes_over_only_what_fits(tmp_path: Path) -> None:
+    big = FileSpool(1 << 20, str(tmp_path), "big")
+    big.add(_record(1) * 100)
+    big.release()
+    small = FileSpool(64, str(tmp_path), "small")
+    assert len(small) == 0
+    assert (tmp_path / "big.spool").exists()
+    small.release()

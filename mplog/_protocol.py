@@ -58,13 +58,20 @@ KIND_DROPPED = 12
 KIND_CHALLENGE = 13
 #: The listener's answer to a network hello that proved the key (a refused one is closed).
 KIND_WELCOME = 14
+#: A finished line for one handler of the listener's line plan (``mplog._lineplan``): level
+#: number, the handler's index (plus ``MORE`` on a record's later lines), then the bytes.
+KIND_DEST_LINE = 15
 LINE_LEVEL = struct.Struct("!H")
 _ANSWER_PREFIX = b"mplog-hello-v1:"
 _LINE_HEADER = struct.Struct("!IBH")
+_DEST_HEADER = struct.Struct("!IBHH")
+_DEST = struct.Struct("!H")
 #: Bytes before a line's text in its frame.
 LINE_HEADER_SIZE = _LINE_HEADER.size
 
 _PLAIN = frozenset({str, int, float, bool, type(None), bytes})
+#: The types a record attribute travels as, unchanged.
+PLAIN = _PLAIN
 #: Nesting deeper than this is cut off with the ``repr()`` of what is left, on the wire and
 #: in JSON lines alike (cycles included).
 MAX_DEPTH = 16
@@ -190,6 +197,12 @@ def _stand_in(value: object) -> object:
 
 def record_body(record: logging.LogRecord) -> bytes:
     """Encode a copy of ``record`` for the wire; the caller's record is left untouched."""
+    return marshal.dumps(wire_fields(record))
+
+
+def wire_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The fields of ``record`` as the wire carries them (and so as the listener's record
+    has them): the message rendered, plain values only, an exception as its text."""
     fields = record.__dict__.copy()
     fields["msg"] = render_message(record)
     fields["args"] = None
@@ -203,7 +216,7 @@ def record_body(record: logging.LogRecord) -> bytes:
     for key, value in fields.items():
         if type(value) not in _PLAIN:
             fields[key] = plain(value)
-    return marshal.dumps(fields)
+    return fields
 
 
 def line_frame(levelno: int, line: str) -> bytes:
@@ -219,6 +232,13 @@ def line_frame(levelno: int, line: str) -> bytes:
     return header + data
 
 
+def dest_line_frame(levelno: int, tag: int, data: bytes) -> bytes:
+    """The frame of a finished line (``data``: encoded, terminator included) for the plan's
+    output ``tag``."""
+    level = min(max(int(levelno), 0), 0xFFFF)
+    return _DEST_HEADER.pack(len(data) + 4, KIND_DEST_LINE, level, tag) + data
+
+
 def levels_frame(levels: Iterable[tuple[str, int]]) -> bytes:
     """The frame the listener sends to push level changes to a process."""
     return frame(KIND_LEVELS, encode({"levels": [list(p) for p in levels]}))
@@ -231,10 +251,12 @@ def make_record(fields: dict[str, Any]) -> logging.LogRecord:
 
 @dataclass
 class LineRun:
-    """Finished lines that came one after another on one stream, with their levels."""
+    """Finished lines that came one after another on one stream, with their levels (and, for
+    ``KIND_DEST_LINE`` frames, the plan output each is for, as tagged)."""
 
     levels: list[int]
     lines: list[memoryview]
+    dests: list[int] | None = None
 
 
 Frame = tuple[int, bytes]
@@ -275,6 +297,7 @@ class FrameReader:
         items: list[Frame | LineRun] = []
         levels: list[int] | None = None
         lines: list[memoryview] = []
+        dests: list[int] | None = None
         while True:
             if size - pos >= _LINE_HEADER.size:  # one unpack for the common frame
                 length, kind, levelno = _LINE_HEADER.unpack_from(buffer, pos)
@@ -286,13 +309,20 @@ class FrameReader:
             if end > size:
                 break
             if group_lines and kind == KIND_LINE and length >= LINE_LEVEL.size:
-                if levels is None:
-                    levels, lines = [], []
+                if levels is None or dests is not None:
+                    levels, lines, dests = [], [], None
                     items.append(LineRun(levels, lines))
                 levels.append(levelno)
                 lines.append(view[pos + _LINE_HEADER.size : end])
+            elif group_lines and kind == KIND_DEST_LINE and length >= 4:
+                if levels is None or dests is None:
+                    levels, lines, dests = [], [], []
+                    items.append(LineRun(levels, lines, dests))
+                levels.append(levelno)
+                dests.append(_DEST.unpack_from(buffer, pos + _LINE_HEADER.size)[0])
+                lines.append(view[pos + _DEST_HEADER.size : end])
             else:
-                levels = None
+                levels = dests = None
                 items.append((kind, buffer[pos + HEADER.size : end]))
             pos = end
         self._keep(buffer[pos:])

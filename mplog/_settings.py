@@ -16,6 +16,8 @@ import stat
 from dataclasses import dataclass, field, replace
 from typing import cast
 
+from mplog._lineplan import LinePlan
+
 #: The format of ``setup_listener(filename)`` and of records a process writes to stderr
 #: when the listener cannot take them.
 DEFAULT_FORMAT = "%(asctime)s %(processName)s[%(process)d] %(name)s %(levelname)s %(message)s"
@@ -112,6 +114,9 @@ class WorkerConfig:
     levels: tuple[tuple[str, int], ...] = ()
     shipping: Shipping = field(default_factory=Shipping)
     line_format: LineFormat | None = None
+    #: How each process formats and routes lines for the listener's handlers (when
+    #: ``line_format`` is None): see ``mplog._lineplan``.
+    plan: LinePlan | None = None
     #: The shared key a network (TCP) connection proves it holds (None: the token).
     key: bytes | None = field(default=None, repr=False)
 

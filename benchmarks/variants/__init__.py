@@ -5,10 +5,15 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from benchmarks.harness import Variant
-from benchmarks.variants import mplog_variants, stdlib, thirdparty
+from benchmarks.variants import destinations, mplog_variants, stdlib, thirdparty
 
 #: Every variant, in the order of the table.
-ALL: tuple[Variant, ...] = (*stdlib.VARIANTS, *thirdparty.VARIANTS, *mplog_variants.VARIANTS)
+ALL: tuple[Variant, ...] = (
+    *stdlib.VARIANTS,
+    *thirdparty.VARIANTS,
+    *mplog_variants.VARIANTS,
+    *destinations.VARIANTS,
+)
 #: The variant the ratios are computed against.
 REFERENCE = "cookbook-thread"
 

@@ -46,6 +46,7 @@ from collections import Counter
 from typing import Any
 
 from mplog import _protocol
+from mplog._lineplan import DESTS_FIELD
 from mplog._listener import untrusted
 from mplog._listener.deaths import Deaths
 from mplog._listener.gate import Gate
@@ -203,7 +204,10 @@ class ListenerLoop(Stopping):
         peer.last_data = time.monotonic()  # after handling: slow handlers are not silence
 
     def _on_lines(self, peer: Peer, run: _protocol.LineRun) -> None:
-        peer.count_lines(run, written=self._router.write_lines(run))
+        if run.dests is None:
+            peer.count_lines(run, written=self._router.write_lines(run))
+        else:
+            peer.count_lines(run, written=self._router.write_tagged(run))
 
     def _accepted(self, peer: Peer, item: _protocol.Frame | _protocol.LineRun) -> bool:
         """Handle one frame; False if the peer must be cut off (bad token, bad data, lines
@@ -300,11 +304,19 @@ class ListenerLoop(Stopping):
                 peer.send_quietly(frame)
 
     def _on_record(self, peer: Peer, fields: dict[str, Any]) -> None:
+        dests = fields.pop(DESTS_FIELD, None) if peer.remote is None else None
         record = _protocol.make_record(fields)
-        peer.received += 1
-        peer.levels[record.levelname] += 1
-        if self._router.handle(record):
-            peer.written += 1
+        if dests is None:
+            counted, only = False, None
+        else:  # the process routed it: these outputs of the plan, its lines counted it
+            counted, only = bool(dests[0]), [int(i) for i in dests[1:]]
+        if not counted:
+            peer.received += 1
+            peer.levels[record.levelname] += 1
+        if self._router.handle(record, only):
+            peer.written += not counted
+        elif counted:  # its lines were written, but not by every handler
+            peer.written -= 1
 
     def _close(self, peer: Peer, *, ended: str | None = None) -> None:
         """Stop reading ``peer``. Without ``ended`` its stream has reached its end: the

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mplog import _protocol
+from mplog._lineplan import MORE
 from mplog._worker.context import HOSTNAME
 
 
@@ -144,9 +145,12 @@ class Peer:
 
     def count_lines(self, run: _protocol.LineRun, *, written: bool) -> None:
         """Count a run of lines received (per level) and, if ``written``, written."""
-        count = len(run.levels)
+        levels = run.levels
+        if run.dests is not None:  # a record's later lines (tagged MORE) count once
+            levels = [lv for lv, dest in zip(levels, run.dests, strict=True) if dest < MORE]
+        count = len(levels)
         self.received += count
-        for levelno, n in Counter(run.levels).items():
+        for levelno, n in Counter(levels).items():
             self.levels[_level_name(levelno)] += n
         if written:
             self.written += count

@@ -1,0 +1,177 @@
+"""Formatting and routing a record for the listener's handlers, inside the process that logged.
+
+With a line plan (``mplog._lineplan``, sent by the listener in the ``WorkerConfig``), a process
+does the handlers' work itself, the way the listener would have done it with the record it
+receives: it routes the record by logger name (``propagate``) and handler level, formats it
+once per distinct formatter, encodes each line as its handler would, and ships the lines
+tagged with their handler's index. The listener then only appends bytes.
+
+The line is formatted from the record *as the listener would receive it* (the fields of
+``_protocol.wire_fields``: the message rendered, ``extra=`` objects as text, an exception as
+its traceback text), so it is byte for byte the line the record path writes. A text format
+that names only attributes whose value is the same either way (every standard one but
+``msg``, ``args`` and ``exc_info``; pool fields holding plain values) formats the record as
+it is, as the single-format line path does, which saves rebuilding it. What the plan
+says a process cannot reproduce (a custom handler or formatter, filters), and a line whose
+formatting or encoding fails (the listener then reports the error as it always did), goes
+to the listener as a record frame naming the handlers it is for.
+"""
+
+from __future__ import annotations
+
+import logging
+import marshal
+import re
+import string
+import time
+from typing import Any
+
+from mplog import _protocol
+from mplog._lineplan import DESTS_FIELD, MORE, RECORD, JsonFormat, LinePlan, TextFormat
+from mplog._settings import EXC_FIELD, POOL_FIELDS, STANDARD_ATTRIBUTES
+from mplog._worker.context import stamp, stamp_needed
+from mplog._worker.formatting import LineFormatter
+
+#: The attributes ``LogRecord.__init__`` sets: a received record has them all first.
+_INIT_KEYS = frozenset(logging.makeLogRecord({}).__dict__)
+#: Attributes whose value is the same in the process and in the listener's record.
+_SAME = (STANDARD_ATTRIBUTES - {"msg", "args", "exc_info", EXC_FIELD}) | {"message", "asctime"}
+_PERCENT_NAME = re.compile(r"%\(([^)]*)\)")
+
+#: (output index, level, format index, terminator, encoding, errors, needs the wire fields)
+Step = tuple[int, int, int, str, str, str, bool]
+
+
+def make_formatter(spec: TextFormat | JsonFormat) -> logging.Formatter:
+    """The formatter a plan's format describes."""
+    if isinstance(spec, JsonFormat):
+        # Imported here: only processes of a JSON destination load the JSON encoder.
+        from mplog._outputs.jsonlines import JsonFormatter
+
+        static = dict(spec.static)
+        return JsonFormatter(
+            utc=spec.utc, timespec=spec.timespec, encoder=spec.encoder, static=static
+        )
+    defaults = None if spec.defaults is None else dict(spec.defaults)
+    formatter = LineFormatter(spec.fmt, spec.datefmt, spec.style, defaults)
+    formatter.converter = time.gmtime if spec.converter == "gmtime" else time.localtime
+    formatter.default_time_format = spec.default_time_format
+    formatter.default_msec_format = spec.default_msec_format
+    return formatter
+
+
+def named_fields(spec: TextFormat) -> frozenset[str] | None:
+    """The record attributes a text format names (None: it cannot be told)."""
+    try:
+        if spec.style == "%":
+            return frozenset(_PERCENT_NAME.findall(spec.fmt))
+        if spec.style == "{":
+            names = (f for _, f, _, _ in string.Formatter().parse(spec.fmt) if f is not None)
+            return frozenset(re.split(r"[.\[]", f, maxsplit=1)[0] for f in names)
+        found = string.Template.pattern.finditer(spec.fmt)
+        return frozenset(m.group("named") or m.group("braced") or "" for m in found) - {""}
+    except ValueError:
+        return None
+
+
+def received(fields: dict[str, Any]) -> logging.LogRecord:
+    """The record the listener rebuilds from ``fields`` (``logging.makeLogRecord``), made
+    without running ``LogRecord.__init__`` when the fields hold every attribute it sets."""
+    if not _INIT_KEYS.issubset(fields):
+        return logging.makeLogRecord(fields)
+    record = logging.LogRecord.__new__(logging.LogRecord)
+    record.__dict__.update(fields)
+    return record
+
+
+class PlanLines:
+    """The frames one record becomes under a line plan."""
+
+    def __init__(self, plan: LinePlan) -> None:
+        self.plan = plan
+        self._formatters = [make_formatter(spec) for spec in plan.formats]
+        #: Per format: the pool fields it names, when it can format the record as it is.
+        self._direct: list[frozenset[str] | None] = []
+        for spec in plan.formats:
+            names = named_fields(spec) if isinstance(spec, TextFormat) else None
+            pool = None if names is None else names & set(POOL_FIELDS)
+            direct = names is not None and pool is not None and names <= (_SAME | pool)
+            self._direct.append(pool if direct else None)
+        self._chains: dict[str, tuple[tuple[Step, ...], bool]] = {}
+
+    def frames(self, record: logging.LogRecord) -> bytes:
+        """The frames for ``record``: a tagged line per handler it reaches, and a record
+        frame for the handlers that need the record; empty if no handler takes it."""
+        steps, filtered = self._chains.get(record.name) or self._chain(record.name)
+        if filtered:  # the logger's own filters run in the listener, on the record
+            stamp(record)
+            return _protocol.frame(_protocol.KIND_RECORD, _protocol.record_body(record))
+        levelno = record.levelno
+        taken = [step for step in steps if levelno >= step[1]]
+        if not taken:
+            return b""
+        fields = None
+        if any(step[6] for step in taken) or not self._plain_pool_fields(record, taken):
+            stamp(record)
+            fields = _protocol.wire_fields(record)
+        elif any(stamp_needed(bool(self._direct[step[2]])) for step in taken):
+            stamp(record)
+        return self._lines(record, fields, taken)
+
+    def _plain_pool_fields(self, record: logging.LogRecord, taken: list[Step]) -> bool:
+        """Whether the pool fields the direct formats name hold plain values (an ``extra=``
+        of that name may hold anything)."""
+        attributes = record.__dict__
+        for step in taken:
+            for name in self._direct[step[2]] or ():
+                if name in attributes and type(attributes[name]) not in _protocol.PLAIN:
+                    return False
+        return True
+
+    def _lines(
+        self, record: logging.LogRecord, fields: dict[str, Any] | None, taken: list[Step]
+    ) -> bytes:
+        wire = None if fields is None else received(fields.copy())
+        texts: dict[int, str | None] = {}
+        frames: list[bytes] = []
+        others: list[int] = []
+        for index, _, fmt, terminator, encoding, errors, needs_wire in taken:
+            if fmt == RECORD:
+                others.append(index)
+                continue
+            if fmt not in texts:
+                self._format(texts, fmt, wire if needs_wire and wire is not None else record)
+            text = texts[fmt]
+            try:
+                if text is None:
+                    raise ValueError
+                data = (text + terminator).encode(encoding, errors)
+            except (ValueError, LookupError):  # as UnicodeEncodeError: the listener reports it
+                others.append(index)
+                continue
+            tag = index if not frames else index | MORE
+            frames.append(_protocol.dest_line_frame(record.levelno, tag, data))
+        if others:
+            if fields is None:
+                stamp(record)
+                fields = _protocol.wire_fields(record)
+            fields[DESTS_FIELD] = [1 if frames else 0, *others]
+            frames.append(_protocol.frame(_protocol.KIND_RECORD, marshal.dumps(fields)))
+        return b"".join(frames)
+
+    def _format(self, texts: dict[int, str | None], fmt: int, record: logging.LogRecord) -> None:
+        try:
+            texts[fmt] = self._formatters[fmt].format(record)
+        except Exception:  # e.g. a %(field)s the record lacks: the listener reports it
+            texts[fmt] = None
+
+    def _chain(self, name: str) -> tuple[tuple[Step, ...], bool]:
+        indices, filtered = self.plan.chain(name)
+        outputs = self.plan.outputs
+        steps = []
+        for i in indices:
+            o = outputs[i]
+            wire = o.format == RECORD or self._direct[o.format] is None
+            steps.append((i, o.level, o.format, o.terminator, o.encoding, o.errors, wire))
+        chain = self._chains[name] = (tuple(steps), filtered)
+        return chain

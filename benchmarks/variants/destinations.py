@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -26,6 +27,7 @@ from mplog._outputs.plan import RECORD_PATH_ENV
 #: The second handler's format (it takes WARNING and above: none of the workload's records).
 WARN_FORMAT = "{asctime} {levelname} {name}: {message}"
 ROTATE_AT = "10 MB"
+HOSTNAME = socket.gethostname()
 
 
 def _json_file(path: Path | str) -> logging.Handler:
@@ -34,9 +36,19 @@ def _json_file(path: Path | str) -> logging.Handler:
     return handler
 
 
+def _pool_fields(record: logging.LogRecord) -> bool:
+    """The fields mplog adds to every record, so the baseline's lines hold the same."""
+    record.worker_index, record.task_id, record.task_name = None, None, None
+    record.hostname = HOSTNAME
+    return True
+
+
 def own_json_file(directory: str) -> None:
-    """Worker setup of the JSON baseline: a FileHandler with mplog's JsonFormatter."""
-    install_root_handler(_json_file(Path(directory) / f"worker-{os.getpid()}.log"))
+    """Worker setup of the JSON baseline: a FileHandler with mplog's JsonFormatter (and the
+    same fields as mplog's JSON lines)."""
+    handler = _json_file(Path(directory) / f"worker-{os.getpid()}.log")
+    handler.addFilter(_pool_fields)
+    install_root_handler(handler)
 
 
 def separate_files_json(job: Job) -> Outcome:

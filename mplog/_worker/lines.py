@@ -36,10 +36,33 @@ from mplog._worker.formatting import LineFormatter
 _INIT_KEYS = frozenset(logging.makeLogRecord({}).__dict__)
 #: Attributes whose value is the same in the process and in the listener's record.
 _SAME = (STANDARD_ATTRIBUTES - {"msg", "args", "exc_info", EXC_FIELD}) | {"message", "asctime"}
+_STANDARD = STANDARD_ATTRIBUTES
 _PERCENT_NAME = re.compile(r"%\(([^)]*)\)")
 
-#: (output index, level, format index, terminator, encoding, errors, needs the wire fields)
-Step = tuple[int, int, int, str, str, str, bool]
+#: What a handler's line is formatted from: the record as it is (a text format naming only
+#: fields that are the same on the wire), the record as it is if its extras are plain and it
+#: has no exception (JSON), the record as the listener would receive it; or the handler
+#: needs the record itself.
+_DIRECT, _JSON, _WIRE, _RECORD = range(4)
+#: (output index, level, format index, terminator, encoding, errors, one of the above)
+Step = tuple[int, int, int, str, str, str, int]
+
+
+#: The non-standard attribute names of the record shapes seen (attribute names, in order).
+_extra_names: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _plain_extras(record: logging.LogRecord) -> bool:
+    """Whether every ``extra=``, context and pool field of ``record`` travels unchanged."""
+    attributes = record.__dict__
+    shape = tuple(attributes)
+    names = _extra_names.get(shape)
+    if names is None:
+        if len(_extra_names) >= 256:  # many shapes (extras varying per call): start over
+            _extra_names.clear()
+        names = _extra_names[shape] = tuple(k for k in shape if k not in _STANDARD)
+    plain = _protocol.PLAIN
+    return all(type(attributes[name]) in plain for name in names)
 
 
 def make_formatter(spec: TextFormat | JsonFormat) -> logging.Formatter:
@@ -76,11 +99,12 @@ def named_fields(spec: TextFormat) -> frozenset[str] | None:
 
 def received(fields: dict[str, Any]) -> logging.LogRecord:
     """The record the listener rebuilds from ``fields`` (``logging.makeLogRecord``), made
-    without running ``LogRecord.__init__`` when the fields hold every attribute it sets."""
+    without running ``LogRecord.__init__`` when the fields hold every attribute it sets (its
+    attributes are then ``fields`` itself, in the same order)."""
     if not _INIT_KEYS.issubset(fields):
         return logging.makeLogRecord(fields)
     record = logging.LogRecord.__new__(logging.LogRecord)
-    record.__dict__.update(fields)
+    record.__dict__ = fields
     return record
 
 
@@ -110,12 +134,20 @@ class PlanLines:
         taken = [step for step in steps if levelno >= step[1]]
         if not taken:
             return b""
+        mode = max(step[6] for step in taken)  # what the most demanding handler needs
+        if mode == _DIRECT:
+            if not self._plain_pool_fields(record, taken):
+                mode = _WIRE
+            elif any(stamp_needed(bool(self._direct[step[2]])) for step in taken):
+                stamp(record)
+        elif mode == _JSON:
+            stamp(record)  # JSON lines hold every field
+            if record.exc_info or not _plain_extras(record):
+                mode = _WIRE
         fields = None
-        if any(step[6] for step in taken) or not self._plain_pool_fields(record, taken):
+        if mode >= _WIRE:
             stamp(record)
             fields = _protocol.wire_fields(record)
-        elif any(stamp_needed(bool(self._direct[step[2]])) for step in taken):
-            stamp(record)
         return self._lines(record, fields, taken)
 
     def _plain_pool_fields(self, record: logging.LogRecord, taken: list[Step]) -> bool:
@@ -131,16 +163,18 @@ class PlanLines:
     def _lines(
         self, record: logging.LogRecord, fields: dict[str, Any] | None, taken: list[Step]
     ) -> bytes:
-        wire = None if fields is None else received(fields.copy())
+        # The formatters add to the record's fields: a copy, if the record may travel too.
+        may_travel = any(step[2] == RECORD for step in taken)
+        wire = None if fields is None else received(fields.copy() if may_travel else fields)
         texts: dict[int, str | None] = {}
         frames: list[bytes] = []
         others: list[int] = []
-        for index, _, fmt, terminator, encoding, errors, needs_wire in taken:
+        for index, _, fmt, terminator, encoding, errors, how in taken:
             if fmt == RECORD:
                 others.append(index)
                 continue
             if fmt not in texts:
-                self._format(texts, fmt, wire if needs_wire and wire is not None else record)
+                self._format(texts, fmt, record if wire is None or how == _DIRECT else wire)
             text = texts[fmt]
             try:
                 if text is None:
@@ -152,7 +186,7 @@ class PlanLines:
             tag = index if not frames else index | MORE
             frames.append(_protocol.dest_line_frame(record.levelno, tag, data))
         if others:
-            if fields is None:
+            if fields is None or not may_travel:  # none yet, or formatted into
                 stamp(record)
                 fields = _protocol.wire_fields(record)
             fields[DESTS_FIELD] = [1 if frames else 0, *others]
@@ -171,7 +205,12 @@ class PlanLines:
         steps = []
         for i in indices:
             o = outputs[i]
-            wire = o.format == RECORD or self._direct[o.format] is None
-            steps.append((i, o.level, o.format, o.terminator, o.encoding, o.errors, wire))
+            if o.format == RECORD:
+                how = _RECORD
+            elif isinstance(self.plan.formats[o.format], JsonFormat):
+                how = _JSON
+            else:
+                how = _WIRE if self._direct[o.format] is None else _DIRECT
+            steps.append((i, o.level, o.format, o.terminator, o.encoding, o.errors, how))
         chain = self._chains[name] = (tuple(steps), filtered)
         return chain

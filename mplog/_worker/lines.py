@@ -32,8 +32,6 @@ from mplog._settings import EXC_FIELD, POOL_FIELDS, STANDARD_ATTRIBUTES
 from mplog._worker.context import stamp, stamp_needed
 from mplog._worker.formatting import LineFormatter
 
-#: The attributes ``LogRecord.__init__`` sets: a received record has them all first.
-_INIT_KEYS = frozenset(logging.makeLogRecord({}).__dict__)
 #: Attributes whose value is the same in the process and in the listener's record.
 _SAME = (STANDARD_ATTRIBUTES - {"msg", "args", "exc_info", EXC_FIELD}) | {"message", "asctime"}
 _STANDARD = STANDARD_ATTRIBUTES
@@ -97,17 +95,6 @@ def named_fields(spec: TextFormat) -> frozenset[str] | None:
         return None
 
 
-def received(fields: dict[str, Any]) -> logging.LogRecord:
-    """The record the listener rebuilds from ``fields`` (``logging.makeLogRecord``), made
-    without running ``LogRecord.__init__`` when the fields hold every attribute it sets (its
-    attributes are then ``fields`` itself, in the same order)."""
-    if not _INIT_KEYS.issubset(fields):
-        return logging.makeLogRecord(fields)
-    record = logging.LogRecord.__new__(logging.LogRecord)
-    record.__dict__ = fields
-    return record
-
-
 class PlanLines:
     """The frames one record becomes under a line plan."""
 
@@ -165,7 +152,11 @@ class PlanLines:
     ) -> bytes:
         # The formatters add to the record's fields: a copy, if the record may travel too.
         may_travel = any(step[2] == RECORD for step in taken)
-        wire = None if fields is None else received(fields.copy() if may_travel else fields)
+        wire = (
+            None
+            if fields is None
+            else _protocol.make_record(fields.copy() if may_travel else fields)
+        )
         texts: dict[int, str | None] = {}
         frames: list[bytes] = []
         others: list[int] = []

@@ -14,24 +14,23 @@ through to the files. Times are CPU time (``time.process_time``), medians of ``-
 from __future__ import annotations
 
 import argparse
-import contextlib
 import logging
 import os
 import socket
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import mplog
+from benchmarks.variants.destinations import record_path
 from benchmarks.workload import FORMAT, LOGGER_NAME, MESSAGE, payload
 from mplog import _protocol
 from mplog._listener.loop import ListenerLoop
 from mplog._listener.peers import Peer
 from mplog._outputs.destinations import ConfigDestination, FileDestination, HandlersDestination
-from mplog._outputs.plan import RECORD_PATH_ENV
 from mplog._outputs.router import Router
 from mplog._worker.context import stamp
 from mplog._worker.lines import PlanLines
@@ -89,18 +88,6 @@ def _records(count: int) -> list[logging.LogRecord]:
     return [log.makeRecord(LOGGER_NAME, logging.INFO, __file__, 1, MESSAGE, a, None) for a in args]
 
 
-@contextlib.contextmanager
-def _path(records: bool) -> Iterator[None]:
-    saved = os.environ.get(RECORD_PATH_ENV)
-    os.environ[RECORD_PATH_ENV] = "1" if records else "0"
-    try:
-        yield
-    finally:
-        os.environ.pop(RECORD_PATH_ENV)
-        if saved is not None:
-            os.environ[RECORD_PATH_ENV] = saved
-
-
 def _cpu(work: Callable[[], object]) -> float:
     start = time.process_time()
     work()
@@ -110,7 +97,7 @@ def _cpu(work: Callable[[], object]) -> float:
 def measure(name: str, records: bool, count: int) -> tuple[float, float]:
     """(worker µs/record, listener µs/record) for destination ``name``."""
     make, _ = DESTINATIONS[name]
-    with tempfile.TemporaryDirectory(prefix="mplog-cpu-") as tmp, _path(records):
+    with tempfile.TemporaryDirectory(prefix="mplog-cpu-") as tmp, record_path(records):
         router = make(Path(tmp))
         plan = None if router.plan is None else PlanLines(router.plan)
         batch = _records(count)

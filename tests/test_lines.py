@@ -101,9 +101,11 @@ CONFIGS: dict[str, Callable[[Path], dict[str, Any]]] = {
 }
 
 
-def _run(out: Path, make: Callable[[Path], dict[str, Any]], method: str) -> dict[str, Any]:
+def _run(
+    out: Path, make: Callable[[Path], dict[str, Any]], method: str, **options: Any
+) -> dict[str, Any]:
     out.mkdir()
-    listener = mplog.setup_listener(**make(out))
+    listener = mplog.setup_listener(**make(out), **options)
     ctx = multiprocessing.get_context(method)
     try:
         # One worker, one part at a time: the order of the records is the same in both runs.
@@ -160,3 +162,15 @@ def test_the_worker_formats_lines_in_a_listener_process(tmp_path: Path, start_me
     records = [json.loads(line) for line in (tmp_path / "app.jsonl").read_text().splitlines()]
     assert len(records) == stats["received"] == stats["written"]
     assert {r["level"] for r in records} >= {"WARNING", "ERROR", "CRITICAL"}
+
+
+def test_every_process_over_tcp_routes_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``address=(host, port)``: processes over TCP send lines and records naming their
+    handlers too; the files are the record path's (nothing written twice)."""
+    for path in ("records", "lines"):
+        monkeypatch.setenv(RECORD_PATH_ENV, "1" if path == "records" else "0")
+        _run(tmp_path / path, _handlers, "forkserver", address=("127.0.0.1", 0))
+    expected, got = _contents(tmp_path / "records"), _contents(tmp_path / "lines")
+    assert got == expected and all(data for _, data in got)

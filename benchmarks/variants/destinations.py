@@ -58,7 +58,9 @@ def separate_files_json(job: Job) -> Outcome:
 
 
 @contextlib.contextmanager
-def _record_path(on: bool) -> Iterator[None]:
+def record_path(on: bool) -> Iterator[None]:
+    """Within the block, a listener started sends every record on the record path (``on``)
+    or uses its line plan."""
     saved = os.environ.get(RECORD_PATH_ENV)
     os.environ[RECORD_PATH_ENV] = "1" if on else "0"
     try:
@@ -71,7 +73,7 @@ def _record_path(on: bool) -> Iterator[None]:
 
 
 def _with(job: Job, records: bool, **options: Any) -> Outcome:
-    with _record_path(records):
+    with record_path(records):
         listener = mplog.setup_listener(level=logging.INFO, **options)
     try:
         tasks = run_tasks(job, executor=mplog.ProcessPoolExecutor)

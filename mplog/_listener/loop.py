@@ -64,6 +64,10 @@ _SMALL_ROUND = 1 << 16
 _PAUSE = 0.005
 
 
+def _valid_dests(dests: Any) -> bool:
+    return type(dests) is list and len(dests) > 1 and all(type(i) is int for i in dests)
+
+
 class ListenerLoop(Stopping):
     """Accept connections on ``server`` and hand every record to ``router``.
 
@@ -304,7 +308,11 @@ class ListenerLoop(Stopping):
                 peer.send_quietly(frame)
 
     def _on_record(self, peer: Peer, fields: dict[str, Any]) -> None:
-        dests = fields.pop(DESTS_FIELD, None) if peer.remote is None else None
+        # Only a sender trusted with lines routes its records itself (a local process, or
+        # every process over TCP with address=(host, port)); for others it is an attribute.
+        dests = fields.pop(DESTS_FIELD, None) if peer.lines else None
+        if dests is not None and not _valid_dests(dests):
+            raise ValueError(f"a record frame naming handlers {dests!r}")
         record = _protocol.make_record(fields)
         if dests is None:
             counted, only = False, None

@@ -235,8 +235,11 @@ def line_frame(levelno: int, line: str) -> bytes:
 def dest_line_frame(levelno: int, tag: int, data: bytes) -> bytes:
     """The frame of a finished line (``data``: encoded, terminator included) for the plan's
     output ``tag``."""
-    level = min(max(int(levelno), 0), 0xFFFF)
-    return _DEST_HEADER.pack(len(data) + 4, KIND_DEST_LINE, level, tag) + data
+    try:
+        return _DEST_HEADER.pack(len(data) + 4, KIND_DEST_LINE, levelno, tag) + data
+    except struct.error:  # a custom level outside the field's range: clamped, as for lines
+        level = min(max(int(levelno), 0), 0xFFFF)
+        return _DEST_HEADER.pack(len(data) + 4, KIND_DEST_LINE, level, tag) + data
 
 
 def levels_frame(levels: Iterable[tuple[str, int]]) -> bytes:

@@ -24,7 +24,7 @@ import marshal
 import re
 import string
 import time
-from typing import Any
+from typing import Any, NamedTuple
 
 from mplog import _protocol
 from mplog._lineplan import DESTS_FIELD, MORE, RECORD, JsonFormat, LinePlan, TextFormat
@@ -42,8 +42,40 @@ _PERCENT_NAME = re.compile(r"%\(([^)]*)\)")
 #: has no exception (JSON), the record as the listener would receive it; or the handler
 #: needs the record itself.
 _DIRECT, _JSON, _WIRE, _RECORD = range(4)
+#: The logger has filters: its records take the record path whole.
+_FILTERED = 9
 #: (output index, level, format index, terminator, encoding, errors, one of the above)
 Step = tuple[int, int, int, str, str, str, int]
+
+
+class _Taken(NamedTuple):
+    """What a record of one logger and level takes: the handlers' steps, what the most
+    demanding of them needs, and the pool fields the direct formats name."""
+
+    steps: tuple[Step, ...]
+    mode: int
+    pool: frozenset[str]
+
+
+def _as_it_is(record: logging.LogRecord, mode: int, pool: frozenset[str]) -> int:
+    """``mode`` if ``record`` can be formatted as it is (stamped as its formats need),
+    else ``_WIRE``."""
+    if mode == _JSON:
+        stamp(record)  # JSON lines hold every field
+        return _WIRE if record.exc_info or not _plain_extras(record) else _JSON
+    if pool and not _plain_names(record, pool):
+        return _WIRE
+    if stamp_needed(bool(pool)):
+        stamp(record)
+    return _DIRECT
+
+
+def _plain_names(record: logging.LogRecord, names: frozenset[str]) -> bool:
+    """Whether the attributes ``names`` of ``record`` are absent or plain values (an
+    ``extra=`` of a pool field's name may hold anything)."""
+    attributes = record.__dict__
+    plain = _protocol.PLAIN
+    return all(type(attributes[n]) in plain for n in names if n in attributes)
 
 
 #: The non-standard attribute names of the record shapes seen (attribute names, in order).
@@ -109,46 +141,55 @@ class PlanLines:
             direct = names is not None and pool is not None and names <= (_SAME | pool)
             self._direct.append(pool if direct else None)
         self._chains: dict[str, tuple[tuple[Step, ...], bool]] = {}
+        self._taken: dict[tuple[str, int], _Taken] = {}
 
     def frames(self, record: logging.LogRecord) -> bytes:
         """The frames for ``record``: a tagged line per handler it reaches, and a record
         frame for the handlers that need the record; empty if no handler takes it."""
-        steps, filtered = self._chains.get(record.name) or self._chain(record.name)
-        if filtered:  # the logger's own filters run in the listener, on the record
+        key = (record.name, record.levelno)
+        steps, mode, pool = self._taken.get(key) or self._take(key)
+        if mode == _FILTERED:  # the logger's own filters run in the listener, on the record
             stamp(record)
             return _protocol.frame(_protocol.KIND_RECORD, _protocol.record_body(record))
-        levelno = record.levelno
-        taken = [step for step in steps if levelno >= step[1]]
-        if not taken:
+        if not steps:
             return b""
-        mode = max(step[6] for step in taken)  # what the most demanding handler needs
-        if mode == _DIRECT:
-            if not self._plain_pool_fields(record, taken):
-                mode = _WIRE
-            elif any(stamp_needed(bool(self._direct[step[2]])) for step in taken):
-                stamp(record)
-        elif mode == _JSON:
-            stamp(record)  # JSON lines hold every field
-            if record.exc_info or not _plain_extras(record):
-                mode = _WIRE
+        if mode <= _JSON:
+            mode = _as_it_is(record, mode, pool)
+            if mode <= _JSON and len(steps) == 1:  # the common case, kept short
+                frame = self._single(record, steps[0])
+                if frame is not None:
+                    return frame
         fields = None
         if mode >= _WIRE:
             stamp(record)
             fields = _protocol.wire_fields(record)
-        return self._lines(record, fields, taken)
+        return self._lines(record, fields, steps)
 
-    def _plain_pool_fields(self, record: logging.LogRecord, taken: list[Step]) -> bool:
-        """Whether the pool fields the direct formats name hold plain values (an ``extra=``
-        of that name may hold anything)."""
-        attributes = record.__dict__
-        for step in taken:
-            for name in self._direct[step[2]] or ():
-                if name in attributes and type(attributes[name]) not in _protocol.PLAIN:
-                    return False
-        return True
+    def _single(self, record: logging.LogRecord, step: Step) -> bytes | None:
+        """The frame of the one line of ``record``, formatted as it is; None if formatting
+        or encoding fails (the general path then sends the record for the listener to
+        report it)."""
+        index, _, fmt, terminator, encoding, errors, _ = step
+        try:
+            data = (self._formatters[fmt].format(record) + terminator).encode(encoding, errors)
+        except Exception:
+            return None
+        return _protocol.dest_line_frame(record.levelno, index, data)
+
+    def _take(self, key: tuple[str, int]) -> _Taken:
+        """The steps a record of this logger and level takes, what they need, and the pool
+        fields their direct formats name (computed once per logger and level)."""
+        steps, filtered = self._chains.get(key[0]) or self._chain(key[0])
+        taken = tuple(step for step in steps if key[1] >= step[1])
+        mode = _FILTERED if filtered else max((step[6] for step in taken), default=_DIRECT)
+        direct = [self._direct[s[2]] or frozenset() for s in taken if s[6] == _DIRECT]
+        if len(self._taken) >= 4096:  # logger names made up per call: start over
+            self._taken.clear()
+        result = self._taken[key] = _Taken(taken, mode, frozenset().union(*direct))
+        return result
 
     def _lines(
-        self, record: logging.LogRecord, fields: dict[str, Any] | None, taken: list[Step]
+        self, record: logging.LogRecord, fields: dict[str, Any] | None, taken: tuple[Step, ...]
     ) -> bytes:
         # The formatters add to the record's fields: a copy, if the record may travel too.
         may_travel = any(step[2] == RECORD for step in taken)

@@ -66,6 +66,8 @@ _ANSWER_PREFIX = b"mplog-hello-v1:"
 _LINE_HEADER = struct.Struct("!IBH")
 _DEST_HEADER = struct.Struct("!IBHH")
 _DEST = struct.Struct("!H")
+#: Bytes a tagged line's frame has before its text beyond a line's (the handler's index).
+DEST_SIZE = _DEST.size
 #: Bytes before a line's text in its frame.
 LINE_HEADER_SIZE = _LINE_HEADER.size
 

@@ -215,11 +215,14 @@ def _receive_plain(stream: socket.socket | int, size: int) -> bytes:
 
 def _bytes_in(item: _protocol.Frame | _protocol.LineRun) -> int:
     if isinstance(item, _protocol.LineRun):
-        return sum(len(line) for line in item.lines) + len(item.lines) * _protocol.LINE_HEADER_SIZE
+        header = _protocol.LINE_HEADER_SIZE + (0 if item.dests is None else _protocol.DEST_SIZE)
+        return sum(len(line) for line in item.lines) + len(item.lines) * header
     return _protocol.HEADER.size + len(item[1])
 
 
 def _records_in(item: _protocol.Frame | _protocol.LineRun) -> int:
     if isinstance(item, _protocol.LineRun):
+        if item.dests is not None:  # a record's later lines (tagged MORE) count once
+            return sum(1 for dest in item.dests if dest < MORE)
         return len(item.levels)
     return 1 if item[0] == _protocol.KIND_RECORD else 0

@@ -92,6 +92,7 @@ CASES: tuple[Callable[[logging.Logger, int, int], None], ...] = (
     lambda log, level, i: log.log(level, "%(a)s and %(b)r", {"a": 1, "b": [1, "two", Shown(i)]}),
     lambda log, level, i: log.log(level, "bad arg %s", BadStr()),
     _raised,
+    lambda log, level, i: log.log(level, "args %s", ("a", i), extra={"custom": {"k": [i]}}),
     lambda log, level, i: log.log(level, "with stack %d", i, stack_info=True),
     lambda log, level, i: log.log(level, "extras %d", i, extra=_extra(i)),
     lambda log, level, i: log.log(level, "100% sure %s"),

@@ -36,7 +36,7 @@ def _handlers(out: Path) -> dict[str, Any]:
     b.setLevel(logging.WARNING)
     b.setFormatter(logging.Formatter(FMT_B, style="{", defaults={"custom": "-"}))
     c = logging.FileHandler(out / "c.log", encoding="ascii", errors="replace", delay=True)
-    gmt = logging.Formatter("$asctime|$levelno|$message", style="$")
+    gmt = logging.Formatter("$asctime|$levelno|$exc_text|$message", style="$")
     gmt.converter = time.gmtime
     gmt.default_msec_format = "%s.%03d"
     c.setFormatter(gmt)
@@ -47,7 +47,7 @@ def _handlers(out: Path) -> dict[str, Any]:
     e = logging.FileHandler(out / "e.log", encoding="utf-8", errors="backslashreplace")
     e.addFilter(lambda record: "extras" in record.getMessage())  # keeps the record path
     e.setFormatter(logging.Formatter(FMT_A))
-    return {"handlers": [a, b, c, d, e], "level": 1}
+    return {"handlers": [c, a, b, d, e], "level": 1}  # c first: nothing cached before it
 
 
 def _config(out: Path) -> dict[str, Any]:

@@ -10,8 +10,8 @@ The line is formatted from the record *as the listener would receive it* (the fi
 ``_protocol.wire_fields``: the message rendered, ``extra=`` objects as text, an exception as
 its traceback text), so it is byte for byte the line the record path writes. A text format
 that names only attributes whose value is the same either way (every standard one but
-``msg``, ``args`` and ``exc_info``; pool fields holding plain values) formats the record as
-it is, as the single-format line path does, which saves rebuilding it. What the plan
+``msg``, ``args``, ``exc_info`` and ``exc_text``; pool fields holding plain values) formats
+the record as it is, as the single-format line path does, which saves rebuilding it. What the plan
 says a process cannot reproduce (a custom handler or formatter, filters), and a line whose
 formatting or encoding fails (the listener then reports the error as it always did), goes
 to the listener as a record frame naming the handlers it is for.
@@ -33,7 +33,11 @@ from mplog._worker.context import stamp, stamp_needed
 from mplog._worker.formatting import LineFormatter
 
 #: Attributes whose value is the same in the process and in the listener's record.
-_SAME = (STANDARD_ATTRIBUTES - {"msg", "args", "exc_info", EXC_FIELD}) | {"message", "asctime"}
+#: (``exc_text`` is set on the wire before formatting, and only during it here.)
+_SAME = (STANDARD_ATTRIBUTES - {"msg", "args", "exc_info", "exc_text", EXC_FIELD}) | {
+    "message",
+    "asctime",
+}
 _STANDARD = STANDARD_ATTRIBUTES
 _PERCENT_NAME = re.compile(r"%\(([^)]*)\)")
 

@@ -8,6 +8,7 @@ after a later step of the same task (in the same file) is reordered; one never s
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -19,6 +20,27 @@ LINE = re.compile(
     rb"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} (\d+) \S+ bench\.worker INFO "
     rb"task (\d+) step (\d+) value (\S+) payload=(\S+)"
 )
+
+
+#: The message of a JSON line (``json=True``, a ``JsonFormatter``).
+MESSAGE = re.compile(r"task (\d+) step (\d+) value (\S+) payload=(\S+)")
+
+
+def _json_fields(raw: bytes) -> tuple[bytes, ...] | None:
+    """The fields :data:`LINE` matches, from a JSON line of the benchmark's record."""
+    try:
+        obj = json.loads(raw)
+    except ValueError:
+        return None
+    if not isinstance(obj, dict) or (obj.get("logger"), obj.get("level")) != (
+        "bench.worker",
+        "INFO",
+    ):
+        return None
+    match = MESSAGE.fullmatch(str(obj.get("message")))
+    if match is None or not obj.get("time"):
+        return None
+    return (str(obj.get("process")).encode(), *(g.encode() for g in match.groups()))
 
 
 class _Checker:
@@ -35,8 +57,13 @@ class _Checker:
         self.check.new_file()
         with open(path, "rb") as file:
             for raw in file:
-                match = LINE.fullmatch(raw.rstrip(b"\n"))
-                parsed = None if match is None else self._parse(*match.groups())
+                line = raw.rstrip(b"\n")
+                if line.startswith(b"{"):
+                    fields = _json_fields(line)
+                else:
+                    match = LINE.fullmatch(line)
+                    fields = None if match is None else match.groups()
+                parsed = None if fields is None else self._parse(*fields)
                 if parsed is None:
                     self.check.corrupt()
                 else:

@@ -64,13 +64,22 @@ KIND_REOPEN = 15
 #: number of the last one (``ACK``). The sender drops them from its spool.
 KIND_ACK = 16
 ACK = struct.Struct("!Q")
+#: A finished line for one handler of the listener's line plan (``mplog._lineplan``): level
+#: number, the handler's index (plus ``MORE`` on a record's later lines), then the bytes.
+KIND_DEST_LINE = 17
 LINE_LEVEL = struct.Struct("!H")
 _ANSWER_PREFIX = b"mplog-hello-v1:"
 _LINE_HEADER = struct.Struct("!IBH")
+_DEST_HEADER = struct.Struct("!IBHH")
+_DEST = struct.Struct("!H")
+#: Bytes a tagged line's frame has before its text beyond a line's (the handler's index).
+DEST_SIZE = _DEST.size
 #: Bytes before a line's text in its frame.
 LINE_HEADER_SIZE = _LINE_HEADER.size
 
 _PLAIN = frozenset({str, int, float, bool, type(None), bytes})
+#: The types a record attribute travels as, unchanged.
+PLAIN = _PLAIN
 #: Nesting deeper than this is cut off with the ``repr()`` of what is left, on the wire and
 #: in JSON lines alike (cycles included).
 MAX_DEPTH = 16
@@ -199,6 +208,12 @@ def _stand_in(value: object) -> object:
 
 def record_body(record: logging.LogRecord) -> bytes:
     """Encode a copy of ``record`` for the wire; the caller's record is left untouched."""
+    return marshal.dumps(wire_fields(record))
+
+
+def wire_fields(record: logging.LogRecord) -> dict[str, Any]:
+    """The fields of ``record`` as the wire carries them (and so as the listener's record
+    has them): the message rendered, plain values only, an exception as its text."""
     fields = record.__dict__.copy()
     fields["msg"] = render_message(record)
     fields["args"] = None
@@ -212,7 +227,7 @@ def record_body(record: logging.LogRecord) -> bytes:
     for key, value in fields.items():
         if type(value) not in _PLAIN:
             fields[key] = plain(value)
-    return marshal.dumps(fields)
+    return fields
 
 
 def line_frame(levelno: int, line: str) -> bytes:
@@ -228,24 +243,49 @@ def line_frame(levelno: int, line: str) -> bytes:
     return header + data
 
 
+def dest_line_frame(levelno: int, tag: int, data: bytes) -> bytes:
+    """The frame of a finished line (``data``: encoded, terminator included) for the plan's
+    output ``tag``."""
+    try:
+        return _DEST_HEADER.pack(len(data) + 4, KIND_DEST_LINE, levelno, tag) + data
+    except struct.error:  # a custom level outside the field's range: clamped, as for lines
+        level = min(max(int(levelno), 0), 0xFFFF)
+        return _DEST_HEADER.pack(len(data) + 4, KIND_DEST_LINE, level, tag) + data
+
+
 def levels_frame(levels: Iterable[tuple[str, int]]) -> bytes:
     """The frame the listener sends to push level changes to a process."""
     return frame(KIND_LEVELS, encode({"levels": [list(p) for p in levels]}))
 
 
+#: The attributes ``LogRecord.__init__`` sets.
+_INIT_KEYS = frozenset(logging.makeLogRecord({}).__dict__)
+
+
 def make_record(fields: dict[str, Any]) -> logging.LogRecord:
-    """Rebuild a record in the listener from a decoded record body."""
-    return logging.makeLogRecord(fields)
+    """Rebuild a record from a decoded record body: ``logging.makeLogRecord(fields)``,
+    without running ``LogRecord.__init__`` (a third of the listener's cost of a record) when
+    ``fields`` holds every attribute it sets; the record's attributes are then ``fields``
+    itself."""
+    if not _INIT_KEYS.issubset(fields):
+        return logging.makeLogRecord(fields)
+    record = logging.LogRecord.__new__(logging.LogRecord)
+    record.__dict__ = fields
+    return record
 
 
 class LineRun:
-    """Finished lines that came one after another on one stream, with their levels."""
+    """Finished lines that came one after another on one stream, with their levels (and, for
+    ``KIND_DEST_LINE`` frames, the plan output each is for, as tagged)."""
 
-    __slots__ = ("levels", "lines")
+    __slots__ = ("dests", "levels", "lines")
 
-    def __init__(self, levels: list[int], lines: list[memoryview]) -> None:
+    def __init__(
+        self, levels: list[int], lines: list[memoryview], dests: list[int] | None = None
+    ) -> None:
         self.levels = levels
         self.lines = lines
+        self.dests = dests
 
 
 Frame = tuple[int, bytes]
@@ -286,6 +326,7 @@ class FrameReader:
         items: list[Frame | LineRun] = []
         levels: list[int] | None = None
         lines: list[memoryview] = []
+        dests: list[int] | None = None
         while True:
             if size - pos >= _LINE_HEADER.size:  # one unpack for the common frame
                 length, kind, levelno = _LINE_HEADER.unpack_from(buffer, pos)
@@ -297,13 +338,20 @@ class FrameReader:
             if end > size:
                 break
             if group_lines and kind == KIND_LINE and length >= LINE_LEVEL.size:
-                if levels is None:
-                    levels, lines = [], []
+                if levels is None or dests is not None:
+                    levels, lines, dests = [], [], None
                     items.append(LineRun(levels, lines))
                 levels.append(levelno)
                 lines.append(view[pos + _LINE_HEADER.size : end])
+            elif group_lines and kind == KIND_DEST_LINE and length >= 4:
+                if levels is None or dests is None:
+                    levels, lines, dests = [], [], []
+                    items.append(LineRun(levels, lines, dests))
+                levels.append(levelno)
+                dests.append(_DEST.unpack_from(buffer, pos + _LINE_HEADER.size)[0])
+                lines.append(view[pos + _DEST_HEADER.size : end])
             else:
-                levels = None
+                levels = dests = None
                 items.append((kind, buffer[pos + HEADER.size : end]))
             pos = end
         self._keep(buffer[pos:])

@@ -14,6 +14,7 @@ import logging
 import os
 
 from mplog._frozen import field, frozen, replace
+from mplog._lineplan import LinePlan
 from mplog._tls import Tls, check_private
 
 #: The format of ``setup_listener(filename)`` and of records a process writes to stderr
@@ -134,6 +135,9 @@ class WorkerConfig:
     levels: tuple[tuple[str, int], ...] = ()
     shipping: Shipping = field(default_factory=Shipping)
     line_format: LineFormat | None = None
+    #: How each process formats and routes lines for the listener's handlers (when
+    #: ``line_format`` is None): see ``mplog._lineplan``.
+    plan: LinePlan | None = None
     #: The shared key a network (TCP) connection proves it holds (None: the token).
     key: bytes | None = field(default=None, repr=False)
     #: TLS around the network connection (``mplog.connect(tls=...)``), or None.

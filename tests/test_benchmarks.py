@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import cli, report, startup, startup_rows, targets
+from benchmarks import cli, listener_cpu, report, startup, startup_rows, targets
 from benchmarks.harness import Trial, Variant, run_trial
 from benchmarks.memory import PeakTreeMemory
 from benchmarks.suite import Plan, run_suite
-from benchmarks.variants import ALL, REFERENCE, by_name
+from benchmarks.variants import ALL, REFERENCE, by_name, destinations
 
 WORKERS = 2
 RECORDS = 200
@@ -197,3 +197,48 @@ def test_startup_section_reports_rows_and_checks() -> None:
     assert [c.variant for c in checks] == ["mplog-thread", "mplog initializer", "mplog initializer"]
     assert all(c.met is not None for c in checks)
     assert all(c.met is None for c in targets.startup_checks(section.cells, None)[-2:])
+
+
+DESTINATION_VARIANTS = [v.name for v in destinations.VARIANTS]
+
+
+@pytest.mark.parametrize("name", DESTINATION_VARIANTS)
+def test_destination_variants_verify(name: str) -> None:
+    """Every destination variant (issue 14) and its record-path twin writes output that
+    verifies: JSON lines are checked field by field, rotated files in order."""
+    trial = run_trial(_variant(name), "fork", WORKERS, RECORDS)
+    assert trial.ok, trial.problems()
+    assert trial.verdict is not None and trial.verdict.found == WORKERS * RECORDS
+
+
+def _damage_json(files: list[Path]) -> None:
+    lines = files[0].read_bytes().splitlines(keepends=True)
+    lines[3] = lines[3].replace(b'"message":"task', b'"message":"tusk')
+    del lines[7]
+    files[0].write_bytes(b"".join(lines))
+
+
+def test_damaged_json_lines_fail() -> None:
+    """A JSON line whose message is altered is corrupt, a missing one lost."""
+    trial = run_trial(_variant("mplog-json"), "fork", WORKERS, RECORDS, tamper=_damage_json)
+    assert trial.verdict is not None
+    assert not trial.ok and trial.verdict.corrupt == 1 and trial.verdict.lost == 2
+
+
+def test_targets_hold_destinations_to_their_baseline(tmp_path: Path) -> None:
+    """The targets table checks the JSON variant against a JSON file per worker."""
+    sizes = ["--workers", str(WORKERS), "--records", str(RECORDS), "--reps", "1"]
+    chosen = ["--methods", "fork", "--variants", "separate-files-json,mplog-json"]
+    assert cli.main([*sizes, *chosen, "--out", str(tmp_path), "--no-plot"]) == 0
+    (markdown,) = tmp_path.glob("*.md")
+    text = markdown.read_text(encoding="utf-8")
+    assert "| throughput vs separate-files-json, 2 workers | fork | mplog-json |" in text
+
+
+def test_listener_cpu_table(capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m benchmarks.listener_cpu`` measures both paths of every destination."""
+    listener_cpu.main(["--records", "300", "--reps", "1"])
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| ")]
+    assert len(rows) == 1 + 2 * len(listener_cpu.DESTINATIONS)
+    worker, listener = listener_cpu.measure("json", False, 300)
+    assert worker > 0 and listener > 0

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from mplog import _protocol
+from mplog._lineplan import MORE
 from tests._workers import BadBoth, BadStr
 
 
@@ -263,3 +264,32 @@ def test_plain_renders_attributes_as_str_and_contents_as_repr() -> None:
     assert _protocol.plain(day) == "2024-01-02"
     assert _protocol.plain([day]) == ["datetime.date(2024, 1, 2)"]
     assert _protocol.plain(NoStr()) == "<NoStr>"
+
+
+def test_tagged_lines_come_as_runs_of_their_own() -> None:
+    """``KIND_DEST_LINE`` frames group into a run carrying each line's handler tag, apart
+    from untagged lines and records; a split frame waits for its rest; a level beyond the
+    field is clamped."""
+    tagged = [
+        _protocol.dest_line_frame(20, 0, b"a\n"),
+        _protocol.dest_line_frame(30, 1 | MORE, b"b\n"),
+        _protocol.dest_line_frame(70_000, 2, b"c\n"),
+    ]
+    data = b"".join(
+        [
+            _protocol.line_frame(20, "plain"),
+            *tagged,
+            _protocol.frame(_protocol.KIND_RECORD, _protocol.encode({"x": 1})),
+            tagged[0],
+        ]
+    )
+    reader = _protocol.FrameReader()
+    items = reader.feed_runs(data[:-3]) + reader.feed_runs(data[-3:])
+    plain, run, record, last = items
+    assert isinstance(plain, _protocol.LineRun) and plain.dests is None
+    assert isinstance(run, _protocol.LineRun)
+    assert run.dests == [0, 1 | MORE, 2]
+    assert run.levels == [20, 30, 0xFFFF]
+    assert [bytes(line) for line in run.lines] == [b"a\n", b"b\n", b"c\n"]
+    assert record[0] == _protocol.KIND_RECORD
+    assert isinstance(last, _protocol.LineRun) and last.dests == [0]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from benchmarks.harness import Variant
-from benchmarks.variants import mplog_variants, network, stdlib, thirdparty
+from benchmarks.variants import destinations, mplog_variants, network, stdlib, thirdparty
 
 #: Every variant, in the order of the table.
 ALL: tuple[Variant, ...] = (
@@ -13,6 +13,7 @@ ALL: tuple[Variant, ...] = (
     *thirdparty.VARIANTS,
     *mplog_variants.VARIANTS,
     *network.VARIANTS,
+    *destinations.VARIANTS,
 )
 #: The variant the ratios are computed against.
 REFERENCE = "cookbook-thread"

@@ -51,6 +51,7 @@ from collections import Counter
 from typing import Any
 
 from mplog import _protocol
+from mplog._lineplan import DESTS_FIELD
 from mplog._listener import untrusted
 from mplog._listener.acks import Acks
 from mplog._listener.deaths import Deaths
@@ -67,6 +68,10 @@ _RECV_SIZE = 1 << 18
 #: At 200,000 records/s a pause lets ~120 KB pile up, far below a pipe's 1 MiB.
 _SMALL_ROUND = 1 << 16
 _PAUSE = 0.005
+
+
+def _valid_dests(dests: Any) -> bool:
+    return type(dests) is list and len(dests) > 1 and all(type(i) is int for i in dests)
 
 
 class ListenerLoop(Stopping):
@@ -223,7 +228,10 @@ class ListenerLoop(Stopping):
         self._acks.confirm(peer)
 
     def _on_lines(self, peer: Peer, run: _protocol.LineRun) -> None:
-        peer.count_lines(run, written=self._router.write_lines(run))
+        if run.dests is None:
+            peer.count_lines(run, written=self._router.write_lines(run))
+        else:
+            peer.count_lines(run, written=self._router.write_tagged(run))
 
     def _accepted(self, peer: Peer, item: _protocol.Frame | _protocol.LineRun) -> bool:
         """Handle one frame; False if the peer must be cut off (bad token, bad data, lines
@@ -327,11 +335,23 @@ class ListenerLoop(Stopping):
                 peer.send_quietly(frame)
 
     def _on_record(self, peer: Peer, fields: dict[str, Any]) -> None:
+        # Only a sender trusted with lines routes its records itself (a local process, or
+        # every process over TCP with address=(host, port)); for others it is an attribute.
+        dests = fields.pop(DESTS_FIELD, None) if peer.lines else None
+        if dests is not None and not _valid_dests(dests):
+            raise ValueError(f"a record frame naming handlers {dests!r}")
         record = _protocol.make_record(fields)
-        peer.received += 1
-        peer.levels[record.levelname] += 1
-        if self._router.handle(record):
-            peer.written += 1
+        if dests is None:
+            counted, only = False, None
+        else:  # the process routed it: these outputs of the plan, its lines counted it
+            counted, only = bool(dests[0]), [int(i) for i in dests[1:]]
+        if not counted:
+            peer.received += 1
+            peer.levels[record.levelname] += 1
+        if self._router.handle(record, only):
+            peer.written += not counted
+        elif counted:  # its lines were written, but not by every handler
+            peer.written -= 1
 
     def _close(self, peer: Peer, *, ended: str | None = None) -> None:
         """Stop reading ``peer``. Without ``ended`` its stream has reached its end: the

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mplog import _protocol
+from mplog._lineplan import MORE
 from mplog._worker.context import HOSTNAME
 
 
@@ -155,9 +156,12 @@ class Peer:
 
     def count_lines(self, run: _protocol.LineRun, *, written: bool) -> None:
         """Count a run of lines received (per level) and, if ``written``, written."""
-        count = len(run.levels)
+        levels = run.levels
+        if run.dests is not None:  # a record's later lines (tagged MORE) count once
+            levels = [lv for lv, dest in zip(levels, run.dests, strict=True) if dest < MORE]
+        count = len(levels)
         self.received += count
-        for levelno, n in Counter(run.levels).items():
+        for levelno, n in Counter(levels).items():
             self.levels[_level_name(levelno)] += n
         if written:
             self.written += count
@@ -256,11 +260,14 @@ def _receive_plain(stream: socket.socket | int, size: int) -> bytes:
 
 def _bytes_in(item: _protocol.Frame | _protocol.LineRun) -> int:
     if isinstance(item, _protocol.LineRun):
-        return sum(len(line) for line in item.lines) + len(item.lines) * _protocol.LINE_HEADER_SIZE
+        header = _protocol.LINE_HEADER_SIZE + (0 if item.dests is None else _protocol.DEST_SIZE)
+        return sum(len(line) for line in item.lines) + len(item.lines) * header
     return _protocol.HEADER.size + len(item[1])
 
 
 def _records_in(item: _protocol.Frame | _protocol.LineRun) -> int:
     if isinstance(item, _protocol.LineRun):
+        if item.dests is not None:  # a record's later lines (tagged MORE) count once
+            return sum(1 for dest in item.dests if dest < MORE)
         return len(item.levels)
     return 1 if item[0] == _protocol.KIND_RECORD else 0

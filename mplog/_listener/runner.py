@@ -16,6 +16,7 @@ import tempfile
 import threading
 from typing import Any
 
+from mplog._lineplan import LinePlan
 from mplog._listener import gate as _gate
 from mplog._listener import signals
 from mplog._listener.gate import Gate
@@ -106,7 +107,7 @@ def _serve_in_process(
         except Exception:
             ready.send(("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
         return
-    ready.send(("ready", (sockets.address, sockets.network_address)))
+    ready.send(("ready", (sockets.address, sockets.network_address, router.plan)))
     ready.close()
     try:
         sockets.loop(token, router).run()
@@ -115,7 +116,8 @@ def _serve_in_process(
             shutil.rmtree(tempdir, ignore_errors=True)
 
 
-Bound = tuple[Address, "tuple[str, int] | None"]
+#: Where the loop listens (locally, on the network) and its router's line plan.
+Bound = tuple[Address, "tuple[str, int] | None", "LinePlan | None"]
 
 
 def start_thread(
@@ -138,7 +140,7 @@ def start_thread(
     thread.start()
     main_thread = threading.main_thread().ident or 0
     signals.start_kicker(kicker_end.dup(), signals.kick_thread(main_thread))
-    return thread, router, (sockets.address, sockets.network_address)
+    return thread, router, (sockets.address, sockets.network_address, router.plan)
 
 
 def _run_loop(loop: ListenerLoop) -> None:
@@ -194,9 +196,9 @@ def start_process(
     if status == "error":
         process.join(5)
         raise value
-    local, remote = value
+    local, remote, plan = value
     bound: Address = tuple(local) if isinstance(local, (tuple, list)) else local
-    return process, (bound, None if remote is None else (remote[0], remote[1]))
+    return process, (bound, None if remote is None else (remote[0], remote[1]), plan)
 
 
 def join(runner: threading.Thread | Any, wait: float) -> None:

@@ -24,6 +24,7 @@ from typing import Any, Literal
 
 from mplog import _compat, _protocol
 from mplog._frozen import replace
+from mplog._lineplan import LinePlan
 from mplog._listener import runner, signals
 from mplog._outputs.destinations import Destination
 from mplog._outputs.router import Router
@@ -77,6 +78,7 @@ class Listener:
         self._signals_end: socket.socket | None = None
         self._network = network
         self._network_address: tuple[str, int] | None = None
+        self._plan: LinePlan | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -96,7 +98,11 @@ class Listener:
             self._remove_socket()
             raise
         self._config = WorkerConfig(
-            address, token, shipping=self.shipping, line_format=self.destination.line_format()
+            address,
+            token,
+            shipping=self.shipping,
+            line_format=self.destination.line_format(),
+            plan=self._plan,
         )
         try:
             self._control = connect(address, token, "control")
@@ -134,7 +140,7 @@ class Listener:
                     kicker_end,
                     self._network,
                 )
-        address, self._network_address = bound
+        address, self._network_address, self._plan = bound
         return address
 
     def _abandon(self) -> None:

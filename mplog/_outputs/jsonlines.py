@@ -152,6 +152,7 @@ class JsonFormatter(logging.Formatter):
         self.utc = utc
         self.timespec = timespec
         self.static = dict(static or {})
+        self.encoder = encoder
         self._dumps = pick_encoder(encoder)
         self._tz_second = -1
         self._tz: dt.tzinfo = dt.timezone.utc

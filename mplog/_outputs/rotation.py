@@ -127,6 +127,13 @@ class RotatingHandler(logging.handlers.BaseRotatingHandler):
         if stream is None:
             return
         stream.flush()  # text someone wrote through the stream goes first
+        chunks = chunks if isinstance(chunks, (list, tuple)) else list(chunks)
+        total = sum(map(len, chunks))
+        if not self.max_bytes or self._size + total <= self.max_bytes or not self._regular:
+            cast(io.BufferedWriter, stream.buffer).write(b"".join(chunks))  # no rotation due
+            self._size += total
+            stream.flush()
+            return
         for chunk in chunks:
             size = len(chunk)
             if 0 < self.max_bytes < self._size + size and self._size and self._regular:

@@ -11,9 +11,11 @@ import functools
 import logging
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, cast, runtime_checkable
 
 from mplog import _protocol
+from mplog._lineplan import MORE, LinePlan
+from mplog._outputs.plan import build_plan
 
 Lines = Sequence[bytes | memoryview]
 
@@ -62,6 +64,17 @@ class Router:
         self.errors = 0
         for handler in self.handlers:
             self._contain(handler)
+        outputs = tuple(self.handlers)
+        #: What the logging processes format and route themselves (None: nothing).
+        self.plan: LinePlan | None = (
+            None if self._line_writers else build_plan(outputs, self._root, self._routes)
+        )
+        self._outputs = outputs
+        self._output_writers = (
+            tuple(_line_writer(cast("logging.StreamHandler[Any]", h)) for h in outputs)
+            if self.plan
+            else ()
+        )
 
     @property
     def handlers(self) -> list[logging.Handler]:
@@ -72,13 +85,18 @@ class Router:
                 unique.setdefault(id(handler), handler)
         return list(unique.values())
 
-    def handle(self, record: logging.LogRecord) -> bool:
-        """Pass ``record`` to every handler it reaches; False if any of them failed."""
-        route = self._routes.get(record.name) or (self._root if record.name == "root" else None)
-        if route is not None and route.filters and not _passes(route.filters, record):
-            return True
+    def handle(self, record: logging.LogRecord, only: Sequence[int] | None = None) -> bool:
+        """Pass ``record`` to every handler it reaches (or, with ``only``, to those of the
+        plan's outputs a process routed it to); False if any of them failed."""
+        if only is None:
+            route = self._routes.get(record.name) or (self._root if record.name == "root" else None)
+            if route is not None and route.filters and not _passes(route.filters, record):
+                return True
+            chain = self._chain(record.name)
+        else:
+            chain = tuple(self._outputs[i] for i in only if 0 <= i < len(self._outputs))
         errors = self.errors
-        for handler in self._chain(record.name):
+        for handler in chain:
             if record.levelno >= handler.level:
                 try:
                     handler.handle(record)
@@ -108,6 +126,31 @@ class Router:
                 except Exception as exc:
                     self._failed(handler, exc)
                     ok = False
+        return ok
+
+    def write_tagged(self, run: _protocol.LineRun) -> bool:
+        """Append lines tagged with their plan output (``KIND_DEST_LINE``), in one write per
+        output; False if any of them failed."""
+        assert run.dests is not None
+        dests = run.dests
+        first = dests[0] & ~MORE
+        if dests.count(first) == len(dests):  # one output (a JSON file): no regrouping
+            groups: dict[int, list[memoryview]] = {first: run.lines}
+        else:
+            groups = {}
+            for dest, line in zip(dests, run.lines, strict=True):
+                groups.setdefault(dest & ~MORE, []).append(line)
+        ok = True
+        for dest, lines in groups.items():
+            if dest >= len(self._output_writers):  # not an output of this plan
+                self.errors += 1
+                ok = False
+                continue
+            try:
+                self._output_writers[dest](lines)
+            except Exception as exc:
+                self._failed(self._outputs[dest], exc)
+                ok = False
         return ok
 
     def _chain(self, name: str) -> tuple[logging.Handler, ...]:
@@ -196,6 +239,10 @@ def _line_writer(handler: logging.StreamHandler[Any]) -> Callable[[Lines], None]
 
 def _write_to_stream(handler: logging.StreamHandler[Any], lines: Lines) -> None:
     stream = handler.stream
+    if stream is None and isinstance(handler, logging.FileHandler):  # delay=True
+        if handler.mode == "w" and getattr(handler, "_closed", False):
+            return  # as FileHandler.emit: a closed "w" handler must not truncate again
+        stream = handler.stream = handler._open()
     data = b"".join(lines)
     stream.flush()  # whatever a record wrote through the text layer goes first
     binary = getattr(stream, "buffer", None)

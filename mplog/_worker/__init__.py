@@ -8,6 +8,8 @@
     handler.ShippingHandler            one per process, installed by configure_worker
         |  context.stamp: worker index, task (tasks.py), context() fields
         |  formatting.LineFormatter: a finished line when the destination takes lines,
+        |  lines.PlanLines: with a line plan (JSON, handlers=, dictConfig), the line of each
+        |    handler the record reaches, tagged with that handler,
         |  else mplog._protocol.record_body: the record as plain data (nothing to unpickle)
         v
     connection.Stream                  this process's own pipe (Unix socket listener) or
@@ -20,7 +22,8 @@
 
 Nothing here imports the listener or the outputs (``tests/test_layout.py`` checks it): a
 spawned worker unpickles its initializer from ``initializer.py`` and loads only this side,
-``mplog._protocol`` and ``mplog._settings``; nor ``typing``, ``dataclasses`` or any other
-standard-library module its pool does not load anyway (checked too), since every spawned
-worker pays its imports when it starts.
+``mplog._protocol``, ``mplog._settings`` and ``mplog._lineplan`` (and, only under a plan with a
+JSON handler, ``mplog._outputs.jsonlines``, imported when the plan is applied); nor
+``typing``, ``dataclasses`` or any other standard-library module its pool does not load
+anyway (checked too), since every spawned worker pays its imports when it starts.
 """

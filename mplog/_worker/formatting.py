@@ -13,6 +13,10 @@ import time
 from mplog._protocol import render_message
 from mplog._worker.context import names_pool_fields
 
+TYPE_CHECKING = False  # typing is not imported at run time: every spawned worker loads this
+if TYPE_CHECKING:
+    from typing import Any
+
 
 class LineFormatter(logging.Formatter):
     """``logging.Formatter`` that never fails on a record's message, with cached timestamps.
@@ -23,13 +27,16 @@ class LineFormatter(logging.Formatter):
     format is applied to the record's attributes directly.
     """
 
-    def __init__(self, fmt: str, datefmt: str | None, style: str) -> None:
-        super().__init__(fmt, datefmt, style)  # type: ignore[arg-type]
+    def __init__(
+        self, fmt: str, datefmt: str | None, style: str, defaults: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__(fmt, datefmt, style, defaults=defaults)  # type: ignore[arg-type]
         self._uses_time = self.usesTime()
         #: Whether the format may name ``worker_index``, ``task_id`` or ``task_name``.
         self.names_pool_fields = names_pool_fields(fmt)
         # ``{`` and ``$`` styles subclass PercentStyle: only the ``%`` style itself is direct.
-        percent = type(self._style) is logging.PercentStyle
+        # With ``defaults``, the style merges them into the record's fields first.
+        percent = type(self._style) is logging.PercentStyle and not defaults
         self._percent_fmt = self._style._fmt if percent else None
         self._second = -1
         self._second_text = ""

@@ -28,6 +28,7 @@ from mplog._worker.connection import Stream, open_stream, process_name
 from mplog._worker.context import stamp, stamp_needed
 from mplog._worker.formatting import LineFormatter
 from mplog._worker.levels import apply_levels, capture_levels, follow_levels
+from mplog._worker.lines import PlanLines
 
 TYPE_CHECKING = False  # typing is not imported at run time: every spawned worker loads this
 if TYPE_CHECKING:
@@ -50,6 +51,7 @@ class ShippingHandler(logging.Handler):
 
     _config: WorkerConfig
     _line_formatter: LineFormatter | None
+    _plan_lines: PlanLines | None
     _drop_below: int
 
     def __init__(self, config: WorkerConfig) -> None:
@@ -74,6 +76,8 @@ class ShippingHandler(logging.Handler):
         self._config = config
         line_format = config.line_format
         self._line_formatter = None if line_format is None else LineFormatter(*line_format)
+        plan = config.plan if line_format is None else None
+        self._plan_lines = None if plan is None else PlanLines(plan)
         self._drop_below = config.shipping.drop_below
 
     def handle(self, record: logging.LogRecord) -> Any:
@@ -121,8 +125,14 @@ class ShippingHandler(logging.Handler):
             except Exception:  # e.g. a %(field)s the record lacks: let the listener report it
                 data = None
         if data is None:
-            stamp(record)  # the listener's formats and filters may use every field
-            data = _protocol.frame(_protocol.KIND_RECORD, _protocol.record_body(record))
+            plan = self._plan_lines
+            if plan is None:
+                stamp(record)  # the listener's formats and filters may use every field
+                data = _protocol.frame(_protocol.KIND_RECORD, _protocol.record_body(record))
+            else:
+                data = plan.frames(record)  # the lines of the listener's handlers
+                if not data:  # no handler of the listener takes it
+                    return
         if self._dropped and time.monotonic() >= self._next_drop_report:
             self._report_drops(stream, wait=False)
         if record.levelno >= self._drop_below:

@@ -1,0 +1,170 @@
+"""CPU time per record in the listener, and in the process that logs, for each destination,
+on the line path and on the record path (``MPLOG_RECORD_PATH=1``), side by side.
+
+The end-to-end suite measures throughput; this isolates where the work is. The worker side
+is what ``ShippingHandler`` does with a record before it writes to its stream (stamp the
+pool fields, encode for the wire or format the lines), against a plain ``FileHandler`` with
+the same formatter handling the record into a file of its own. The listener side is the real
+listener loop (``ListenerLoop``) fed the frames those workers would send, in 256 KiB reads,
+through to the files. Times are CPU time (``time.process_time``), medians of ``--reps``::
+
+    python -m benchmarks.listener_cpu [--records 20000] [--reps 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import statistics
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import mplog
+from benchmarks.variants.destinations import record_path
+from benchmarks.workload import FORMAT, LOGGER_NAME, MESSAGE, payload
+from mplog import _protocol
+from mplog._listener.loop import ListenerLoop
+from mplog._listener.peers import Peer
+from mplog._outputs.destinations import ConfigDestination, FileDestination, HandlersDestination
+from mplog._outputs.router import Router
+from mplog._worker.context import stamp
+from mplog._worker.lines import PlanLines
+
+Make = Callable[[Path], Router]
+_READ = 1 << 18
+
+
+def _json(out: Path) -> Router:
+    return FileDestination(str(out / "bench.log"), json=True).build()
+
+
+def _handlers(out: Path) -> Router:
+    main = logging.FileHandler(out / "bench.log", encoding="utf-8")
+    main.setFormatter(logging.Formatter(FORMAT))
+    warnings = logging.FileHandler(out / "warnings.log", encoding="utf-8")
+    warnings.setLevel(logging.WARNING)
+    warnings.setFormatter(logging.Formatter("{asctime} {levelname} {message}", style="{"))
+    return HandlersDestination([main, warnings]).build()
+
+
+def _dictconfig(out: Path) -> Router:
+    def file(name: str, level: str = "NOTSET") -> dict[str, Any]:
+        path = str(out / name)
+        return {"class": "logging.FileHandler", "filename": path, "formatter": "f", "level": level}
+
+    config = {
+        "version": 1,
+        "formatters": {"f": {"format": FORMAT}},
+        "handlers": {"bench": file("bench.log"), "warn": file("warn.log", "WARNING")},
+        "loggers": {"bench": {"handlers": ["bench"]}},
+        "root": {"handlers": ["warn"]},
+    }
+    return ConfigDestination(config).build()
+
+
+def _rotating(out: Path) -> Router:
+    handler = mplog.RotatingHandler(out / "bench.log", max_bytes="10 MB")
+    handler.setFormatter(logging.Formatter(FORMAT))
+    return HandlersDestination([handler]).build()
+
+
+DESTINATIONS: dict[str, tuple[Make, logging.Formatter]] = {
+    "json": (_json, mplog.JsonFormatter()),
+    "handlers": (_handlers, logging.Formatter(FORMAT)),
+    "dictconfig": (_dictconfig, logging.Formatter(FORMAT)),
+    "rotating": (_rotating, logging.Formatter(FORMAT)),
+}
+
+
+def _records(count: int) -> list[logging.LogRecord]:
+    text = payload(1)
+    log = logging.getLogger(LOGGER_NAME)
+    args = [(1, step, step / 8, text) for step in range(count)]
+    return [log.makeRecord(LOGGER_NAME, logging.INFO, __file__, 1, MESSAGE, a, None) for a in args]
+
+
+def _cpu(work: Callable[[], object]) -> float:
+    start = time.process_time()
+    work()
+    return time.process_time() - start
+
+
+def measure(name: str, records: bool, count: int) -> tuple[float, float]:
+    """(worker µs/record, listener µs/record) for destination ``name``."""
+    make, _ = DESTINATIONS[name]
+    with tempfile.TemporaryDirectory(prefix="mplog-cpu-") as tmp, record_path(records):
+        router = make(Path(tmp))
+        plan = None if router.plan is None else PlanLines(router.plan)
+        batch = _records(count)
+        frames: list[bytes] = []
+
+        def worker() -> None:
+            for record in batch:
+                if plan is None:
+                    stamp(record)
+                    body = _protocol.record_body(record)
+                    frames.append(_protocol.frame(_protocol.KIND_RECORD, body))
+                else:
+                    frames.append(plan.frames(record))
+
+        worker_s = _cpu(worker)
+        data = b"".join(frames)
+        listener_s = _cpu(lambda: _listen(router, data))
+    return worker_s / count * 1e6, listener_s / count * 1e6
+
+
+def _listen(router: Router, data: bytes) -> None:
+    """Feed ``data`` to a real listener loop's frame handling, as one process's stream."""
+    mine, theirs = socket.socketpair()
+    with mine, theirs:
+        loop = ListenerLoop(None, "token", router)
+        peer = Peer(mine)
+        peer.pid, peer.name = os.getpid(), "bench"
+        for start in range(0, len(data), _READ):
+            for item in peer.reader.feed_runs(data[start : start + _READ]):
+                if isinstance(item, _protocol.LineRun):
+                    loop._on_lines(peer, item)
+                else:
+                    loop._on_frame(peer, *item)
+        router.close()
+
+
+def file_handler_cpu(name: str, count: int) -> float:
+    """µs/record of a plain FileHandler with the destination's formatter, in its own file."""
+    _, formatter = DESTINATIONS[name]
+    batch = _records(count)
+    for record in batch:  # the same fields as mplog's records (JSON writes them all)
+        stamp(record)
+    with tempfile.TemporaryDirectory(prefix="mplog-cpu-") as tmp:
+        handler = logging.FileHandler(Path(tmp) / "own.log", encoding="utf-8")
+        handler.setFormatter(formatter)
+        seconds = _cpu(lambda: [handler.handle(record) for record in batch])
+        handler.close()
+    return seconds / count * 1e6
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Print the table (medians of ``--reps``)."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.listener_cpu")
+    parser.add_argument("--records", type=int, default=20_000)
+    parser.add_argument("--reps", type=int, default=5)
+    args = parser.parse_args(argv)
+    print("| destination | path | worker µs/record | FileHandler µs/record | listener µs/record |")
+    print("|---|---|---|---|---|")
+    for name in DESTINATIONS:
+        own = statistics.median(file_handler_cpu(name, args.records) for _ in range(args.reps))
+        for records in (False, True):
+            runs = [measure(name, records, args.records) for _ in range(args.reps)]
+            worker = statistics.median(w for w, _ in runs)
+            listener = statistics.median(li for _, li in runs)
+            path = "record path" if records else "lines"
+            print(f"| {name} | {path} | {worker:.2f} | {own:.2f} | {listener:.2f} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,53 @@
+"""The line plan's routing (``mplog._lineplan``): a process resolves a logger name to the
+same handlers, in the same order, as the listener's router, and the plan is plain data."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+
+import pytest
+
+from mplog._lineplan import LinePlan
+from mplog._outputs.router import Route, Router
+
+NAMES = ("a", "a.b", "a.b.c", "a.bc", "b", "b.x", "root", "x.y.z", "")
+
+
+def _router() -> tuple[Router, list[logging.Handler]]:
+    handlers = [logging.FileHandler("/dev/null", delay=True) for _ in range(4)]
+    routes = {
+        "a": Route((handlers[1],)),
+        "a.b": Route((handlers[2], handlers[1]), propagate=False),
+        "b": Route((handlers[3],), filters=(logging.Filter("b"),)),
+    }
+    return Router(Route((handlers[0],)), routes), handlers
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_chain_is_the_routers(name: str) -> None:
+    """Same handlers, same order (duplicates kept: the record path writes them twice)."""
+    router, _ = _router()
+    plan = router.plan
+    assert plan is not None
+    indices, _ = plan.chain(name)
+    by_index = [router.handlers[i] for i in indices]
+    assert by_index == list(router._chain(name))
+
+
+def test_filtered_is_the_loggers_own() -> None:
+    """A logger's filters apply to its own records only, as ``Logger.handle`` does."""
+    router, _ = _router()
+    plan = router.plan
+    assert plan is not None
+    assert plan.chain("b")[1] is True
+    assert plan.chain("b.x")[1] is False
+    assert plan.chain("a")[1] is False
+
+
+def test_plan_is_plain_data() -> None:
+    """The plan pickles to itself (it travels in the WorkerConfig to spawned processes)."""
+    router, _ = _router()
+    plan = router.plan
+    assert isinstance(plan, LinePlan)
+    assert pickle.loads(pickle.dumps(plan)) == plan

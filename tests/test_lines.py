@@ -1,0 +1,176 @@
+"""The line plan end to end: for every configuration the processes can write lines for, the
+files are byte for byte those the record path writes (``MPLOG_RECORD_PATH=1``), on a large
+hostile corpus (``tests/_corpus.py``), under every start method."""
+
+from __future__ import annotations
+
+import json
+import logging
+import multiprocessing
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import mplog
+from mplog._outputs.plan import RECORD_PATH_ENV
+from tests import _corpus
+
+PARTS = 3
+PER_PART = 420
+FMT_A = "%(asctime)s %(process)d %(processName)s %(name)s %(levelname)s %(message)s"
+FMT_B = "{asctime} {levelname:>8} {name} {message} [{custom}] {task_name}"
+
+
+def _json(out: Path) -> dict[str, Any]:
+    return {"filename": out / "app.jsonl", "json": True, "level": 1}
+
+
+def _handlers(out: Path) -> dict[str, Any]:
+    a = logging.FileHandler(out / "a.log")  # locale encoding, strict errors: some fail
+    a.setFormatter(logging.Formatter(FMT_A, datefmt="%H:%M:%S"))
+    stream = open(out / "b.log", "w", encoding="utf-8", errors="backslashreplace")  # noqa: SIM115
+    b = logging.StreamHandler(stream)
+    b.setLevel(logging.WARNING)
+    b.setFormatter(logging.Formatter(FMT_B, style="{", defaults={"custom": "-"}))
+    c = logging.FileHandler(out / "c.log", encoding="ascii", errors="replace", delay=True)
+    gmt = logging.Formatter("$asctime|$levelno|$exc_text|$message", style="$")
+    gmt.converter = time.gmtime
+    gmt.default_msec_format = "%s.%03d"
+    c.setFormatter(gmt)
+    c.terminator = "\r\n"
+    d = logging.FileHandler(out / "d.jsonl", encoding="utf-8", errors="backslashreplace")
+    d.setFormatter(mplog.JsonFormatter(utc=True, static={"svc": "corpus"}, encoder="json"))
+    d.setLevel(logging.INFO)
+    e = logging.FileHandler(out / "e.log", encoding="utf-8", errors="backslashreplace")
+    e.addFilter(lambda record: "extras" in record.getMessage())  # keeps the record path
+    e.setFormatter(logging.Formatter(FMT_A))
+    return {"handlers": [c, a, b, d, e], "level": 1}  # c first: nothing cached before it
+
+
+def _config(out: Path) -> dict[str, Any]:
+    def file(name: str, formatter: str, level: str = "NOTSET") -> dict[str, Any]:
+        return {
+            "class": "logging.FileHandler",
+            "filename": str(out / name),
+            "formatter": formatter,
+            "level": level,
+            "encoding": "utf-8",
+            "errors": "backslashreplace",
+        }
+
+    config = {
+        "version": 1,
+        "formatters": {
+            "a": {"format": FMT_A},
+            "b": {"format": FMT_B, "style": "{", "defaults": {"custom": "none"}},
+            "json": {"()": "mplog.JsonFormatter"},
+        },
+        "filters": {"db_only": {"name": "app.db"}, "app_only": {"name": "app"}},
+        "handlers": {
+            "app": file("app.log", "a", "DEBUG"),
+            "db": file("db.log", "b", "INFO"),
+            "all": file("all.jsonl", "json", "WARNING"),
+            "filtered": {**file("filtered.log", "a"), "filters": ["app_only"]},
+        },
+        "loggers": {
+            "app": {"handlers": ["app", "filtered"], "level": "DEBUG"},
+            "app.db": {"handlers": ["db"], "level": 5, "propagate": False},
+            "other": {"handlers": ["app"], "filters": ["db_only"]},
+        },
+        "root": {"handlers": ["all", "filtered"], "level": "INFO"},
+    }
+    return {"config": config}
+
+
+def _rotating(out: Path) -> dict[str, Any]:
+    text = mplog.RotatingHandler(out / "text.log", max_bytes=60_000)
+    text.setFormatter(logging.Formatter(FMT_A))
+    lines = mplog.RotatingHandler(out / "json.log", max_bytes="100 KB")
+    lines.setFormatter(mplog.JsonFormatter())
+    return {"handlers": [text, lines], "level": 1}
+
+
+CONFIGS: dict[str, Callable[[Path], dict[str, Any]]] = {
+    "json": _json,
+    "handlers": _handlers,
+    "dictconfig": _config,
+    "rotating": _rotating,
+}
+
+
+def _run(
+    out: Path, make: Callable[[Path], dict[str, Any]], method: str, **options: Any
+) -> dict[str, Any]:
+    out.mkdir()
+    listener = mplog.setup_listener(**make(out), **options)
+    ctx = multiprocessing.get_context(method)
+    try:
+        # One worker, one part at a time: the order of the records is the same in both runs.
+        with mplog.ProcessPoolExecutor(1, mp_context=ctx) as pool:
+            for part in range(PARTS):
+                assert pool.submit(_corpus.log_corpus, part, PER_PART).result(60) == PER_PART
+    finally:
+        stats = listener.stop()
+    return stats
+
+
+def _contents(out: Path) -> list[tuple[str, bytes]]:
+    """Every file's bytes; rotated files by content (their names carry the time)."""
+    found = []
+    for path in out.iterdir():
+        base = path.name.split(".")[0] + "." + path.name.split(".")[1]
+        found.append((base, path.read_bytes()))
+    return sorted(found)
+
+
+@pytest.mark.parametrize("name", sorted(CONFIGS))
+def test_lines_are_byte_for_byte_the_record_paths(
+    name: str, start_method: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stats = {}
+    for path in ("records", "lines"):  # one call site: a forked stack_info is the same
+        monkeypatch.setenv(RECORD_PATH_ENV, "1" if path == "records" else "0")
+        stats[path] = _run(tmp_path / path, CONFIGS[name], start_method)
+    by_records, by_lines = stats["records"], stats["lines"]
+    expected, got = _contents(tmp_path / "records"), _contents(tmp_path / "lines")
+    assert [n for n, _ in got] == [n for n, _ in expected]
+    for (file, want), (_, have) in zip(expected, got, strict=True):
+        assert want, f"{name}: {file} is empty: the corpus must reach every handler"
+        assert have == want, f"{name}: {file} differs from the record path's"
+    assert by_lines["handler_errors"] == by_records["handler_errors"]
+    if name == "dictconfig":  # a record no handler takes (its level) is not even sent
+        assert 0 < by_lines["received"] < by_records["received"] < PARTS * PER_PART
+    else:
+        assert by_lines["received"] == by_records["received"] == PARTS * PER_PART
+    if name == "rotating":
+        assert len(got) > 4, "the corpus must rotate both files more than once"
+
+
+def test_the_worker_formats_lines_in_a_listener_process(tmp_path: Path, start_method: str) -> None:
+    """``mode="process"``: the plan comes back from the listener process with its address."""
+    ctx = multiprocessing.get_context(start_method)
+    listener = mplog.setup_listener(tmp_path / "app.jsonl", json=True, mode="process")
+    try:
+        assert listener.worker_config.plan is not None
+        with mplog.ProcessPoolExecutor(2, mp_context=ctx) as pool:
+            assert sum(pool.map(_corpus.log_corpus, range(2), [50, 50], timeout=60)) == 100
+    finally:
+        stats = listener.stop()
+    records = [json.loads(line) for line in (tmp_path / "app.jsonl").read_text().splitlines()]
+    assert len(records) == stats["received"] == stats["written"]
+    assert {r["level"] for r in records} >= {"WARNING", "ERROR", "CRITICAL"}
+
+
+def test_every_process_over_tcp_routes_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``address=(host, port)``: processes over TCP send lines and records naming their
+    handlers too; the files are the record path's (nothing written twice)."""
+    for path in ("records", "lines"):
+        monkeypatch.setenv(RECORD_PATH_ENV, "1" if path == "records" else "0")
+        _run(tmp_path / path, _handlers, "forkserver", address=("127.0.0.1", 0))
+    expected, got = _contents(tmp_path / "records"), _contents(tmp_path / "lines")
+    assert got == expected and all(data for _, data in got)

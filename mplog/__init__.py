@@ -62,7 +62,14 @@ _HOMES = {
 }
 
 
+#: Integrations with other engines, imported on first use as ``mplog.<name>`` (each needs its
+#: engine installed: the extras of the same names).
+_ENGINES = ("celery", "joblib", "pathos")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _ENGINES:
+        return importlib.import_module(f"mplog.{name}")
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'mplog' has no attribute {name!r}")

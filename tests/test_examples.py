@@ -9,6 +9,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+import pytest
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 #: mplog's DEFAULT_FORMAT: "asctime processName[pid] name levelname message".
 DEFAULT_LINE = re.compile(
@@ -200,3 +202,23 @@ def test_network(tmp_path: Path) -> None:
     }
     assert lines[-1]["message"] == "network connections cut off: 0"
     assert "squares: [0, 1, 4, 9]" in {r["message"] for r in lines}
+
+
+def test_joblib_parallel(tmp_path: Path) -> None:
+    """After mplog.joblib.install(), two loky Parallel calls (the second reusing the first's
+    workers) and a multiprocessing-backend one deliver every record, from their workers."""
+    pytest.importorskip("joblib", reason="joblib is not installed (the joblib extra)")
+    result = run_example("joblib_parallel.py", str(tmp_path))
+    path = tmp_path / "joblib.log"
+    assert f"wrote {path} (13 lines)" in result.stdout
+    lines = parse(path, DEFAULT_LINE)
+    workers = [line for line in lines if line["process"] != "MainProcess"]
+    assert sorted(r["message"] for r in workers if r["name"] == "example.square") == [
+        f"squaring {n}" for n in range(8)
+    ]
+    assert sorted(r["message"] for r in workers if r["name"] == "example.cube") == [
+        f"cubing {n}" for n in range(4)
+    ]
+    loky = {r["process"].split("-")[0] for r in workers[:8]}
+    assert loky == {"LokyProcess"}
+    assert lines[-1]["message"] == "results: [0, 1, 4, 9] [0, 1, 8, 27] [16, 25, 36, 49]"

@@ -72,7 +72,12 @@ def install(listener: Listener | None = None) -> Installed:
     is not installed. Returns an object whose ``with`` block ends with :func:`uninstall`.
     """
     global _listener
-    joblib_pool = importlib.import_module("joblib.pool")  # ImportError: no joblib
+    try:
+        joblib_pool = importlib.import_module("joblib.pool")
+    except ImportError as exc:
+        raise ImportError(
+            f"mplog.joblib.install() needs joblib ({exc}): python -m pip install 'mplog[joblib]'"
+        ) from exc
     _listener = listener
     if not _patched:
         for package in LOKY_PACKAGES:

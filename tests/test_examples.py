@@ -222,3 +222,17 @@ def test_joblib_parallel(tmp_path: Path) -> None:
     loky = {r["process"].split("-")[0] for r in workers[:8]}
     assert loky == {"LokyProcess"}
     assert lines[-1]["message"] == "results: [0, 1, 4, 9] [0, 1, 8, 27] [16, 25, 36, 49]"
+
+
+def test_pathos_pool(tmp_path: Path) -> None:
+    """A lambda of two arguments mapped by mplog.pathos.ProcessPool logs from spawned
+    workers into the listener."""
+    pytest.importorskip("pathos", reason="pathos is not installed (the pathos extra)")
+    result = run_example("pathos_pool.py", str(tmp_path))
+    path = tmp_path / "pathos.log"
+    assert f"wrote {path} (4 lines)" in result.stdout
+    lines = parse(path, DEFAULT_LINE)
+    workers = lines[:-1]
+    assert sorted(r["message"] for r in workers) == ["2 ** 3", "3 ** 2", "4 ** 1"]
+    assert all(r["process"].startswith("SpawnPoolWorker-") for r in workers)
+    assert lines[-1]["message"] == "powers: [8, 9, 4]"

@@ -236,3 +236,21 @@ def test_pathos_pool(tmp_path: Path) -> None:
     assert sorted(r["message"] for r in workers) == ["2 ** 3", "3 ** 2", "4 ** 1"]
     assert all(r["process"].startswith("SpawnPoolWorker-") for r in workers)
     assert lines[-1]["message"] == "powers: [8, 9, 4]"
+
+
+def test_celery_worker(tmp_path: Path) -> None:
+    """The example's celery worker (prefork, 2 processes) writes its own records and its
+    pool processes' task records into one file, and the warm shutdown loses none."""
+    pytest.importorskip("celery", reason="Celery is not installed (the celery extra)")
+    result = run_example("celery_worker.py", str(tmp_path))
+    path = tmp_path / "celery.log"
+    assert f"wrote {path} (" in result.stdout
+    assert ", 4 from the tasks)" in result.stdout
+    lines = parse(path, DEFAULT_LINE)
+    adds = [line for line in lines if line["name"] == "example.add"]
+    assert sorted(line["message"] for line in adds) == [f"adding {n} + {n}" for n in range(4)]
+    assert all(line["process"].startswith("ForkPoolWorker-") for line in adds)
+    main = {line["pid"] for line in lines if line["process"] == "MainProcess"}
+    assert len(main) == 1 and not main & {line["pid"] for line in adds}
+    succeeded = [line for line in lines if line["name"] == "celery.app.trace"]
+    assert len(succeeded) == 4

@@ -25,6 +25,7 @@ billiard #290): each would open it on its own. ``install`` connects Celery's sig
 from __future__ import annotations
 
 import base64
+import contextlib
 import logging
 import os
 import pickle
@@ -155,7 +156,9 @@ def _on_task_prerun(task_id: str | None = None, task: Any = None, **_: Any) -> N
 def _on_task_postrun(task_id: str | None = None, **_: Any) -> None:
     block = _task_fields.pop(task_id or "", None)
     if block is not None:
-        block.__exit__(None, None, None)
+        # ValueError: a pool that ran the task in another context (not prefork's case).
+        with contextlib.suppress(ValueError):
+            block.__exit__(None, None, None)
 
 
 def _on_process_shutdown(**_: Any) -> None:

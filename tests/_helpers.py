@@ -153,3 +153,19 @@ class ListHandler(logging.Handler):
     def messages(self) -> list[str]:
         """The messages of the records handled so far."""
         return [record.getMessage() for record in self.records]
+
+
+def dill_cannot_pickle_functions() -> str | None:
+    """Why dill (under pathos and multiprocess) cannot pickle a function by value on this
+    Python, which pathos's map needs; None when it can. dill 0.4.1 reads
+    ``code.co_lnotab``, which Python 3.15 removed."""
+    import dill
+
+    try:
+        dill.loads(dill.dumps(lambda: 0))
+    except Exception as exc:  # the reason is the skip message
+        return (
+            f"dill {dill.__version__} cannot pickle functions on this Python "
+            f"({type(exc).__name__}: {exc}), so pathos's map cannot run here"
+        )
+    return None

@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests._helpers import dill_cannot_pickle_functions
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 #: mplog's DEFAULT_FORMAT: "asctime processName[pid] name levelname message".
 DEFAULT_LINE = re.compile(
@@ -228,6 +230,9 @@ def test_pathos_pool(tmp_path: Path) -> None:
     """A lambda of two arguments mapped by mplog.pathos.ProcessPool logs from spawned
     workers into the listener."""
     pytest.importorskip("pathos", reason="pathos is not installed (the pathos extra)")
+    problem = dill_cannot_pickle_functions()
+    if problem is not None:
+        pytest.skip(problem)
     result = run_example("pathos_pool.py", str(tmp_path))
     path = tmp_path / "pathos.log"
     assert f"wrote {path} (4 lines)" in result.stdout

@@ -40,7 +40,7 @@ except ImportError as exc:
 
 from mplog._settings import WorkerConfig
 from mplog._worker import context
-from mplog._worker.handler import ShippingHandler, configure_worker
+from mplog._worker.handler import ShippingHandler, active_config, configure_worker
 
 if TYPE_CHECKING:
     from mplog._listener.supervisor import Listener
@@ -52,22 +52,34 @@ _UID = "mplog.celery"
 
 _app: Any = None
 _arguments: tuple[Any, dict[str, Any]] = (None, {})
+_connect_to: str | tuple[str, int] | None = None
 _is_worker = False
 _listener: Listener | None = None
 #: Open context() blocks of running tasks, by Celery task id.
 _task_fields: dict[str, Any] = {}
 
 
-def install(app: Any, filename: str | os.PathLike[str] | None = None, **kwargs: Any) -> None:
-    """Make ``app``'s workers log into one listener started in each worker's main process.
+def install(
+    app: Any,
+    filename: str | os.PathLike[str] | None = None,
+    *,
+    connect: str | tuple[str, int] | None = None,
+    **kwargs: Any,
+) -> None:
+    """Make ``app``'s workers log into one listener started in each worker's main process,
+    or, with ``connect="host:port"``, into a listener elsewhere (``setup_listener(listen=)``
+    on the machine that collects the logs of every worker host).
 
     ``filename`` and ``kwargs`` are :func:`mplog.setup_listener`'s arguments (``level``,
-    ``fmt``, ``mode``, ``rotate``, ``json``, ``handlers``, ``config``, ...). Without a
-    destination the worker's ``--logfile`` is used; without ``level``, its ``--loglevel``.
-    Call it where the worker imports the app (the module ``celery -A`` names).
+    ``fmt``, ``mode``, ``rotate``, ``json``, ``handlers``, ``config``, ...); with ``connect``,
+    ``kwargs`` are :func:`mplog.connect`'s (``key``, ``key_env``, ``key_file``, ``level``).
+    Without a destination the worker's ``--logfile`` is used; without ``level``, its
+    ``--loglevel``. Call it where the worker imports the app (the module ``celery -A`` names).
     """
-    global _app, _arguments
-    _app, _arguments = app, (filename, dict(kwargs))
+    global _app, _arguments, _connect_to
+    if connect is not None and filename is not None:
+        raise ValueError("give install() a file name or connect=, not both")
+    _app, _arguments, _connect_to = app, (filename, dict(kwargs)), connect
     receivers = (
         (signals.celeryd_init, _on_worker_init),
         (signals.worker_process_init, _on_process_init),
@@ -98,27 +110,35 @@ def _on_setup_logging(loglevel: int | None = None, logfile: str | None = None, *
     config = inherited_config()
     if config is not None:  # a spawned pool process
         configure_worker(config)
-    elif _is_worker and _listener is None:
+    elif _is_worker and not os.environ.get(ENV):  # not started yet (ENV is ours, if set)
         _start_listener(loglevel, logfile)
 
 
 def _start_listener(loglevel: int | None, logfile: str | None) -> None:
     global _listener
-    from mplog._setup import setup_listener  # only the worker's main process needs it
-
     filename, kwargs = _arguments
     kwargs = dict(kwargs)
     if loglevel:
         kwargs.setdefault("level", loglevel)
-    if filename is None and "handlers" not in kwargs and "config" not in kwargs:
-        filename = logfile
-        if filename is None:
-            raise ValueError(
-                "mplog.celery.install() needs a destination: pass a file name, handlers= "
-                "or config= to install(), or start the worker with --logfile FILE"
-            )
-    _listener = setup_listener(filename, **kwargs)
-    encoded = base64.b64encode(pickle.dumps(_listener.worker_config)).decode("ascii")
+    if _connect_to is not None:
+        from mplog._connect import connect
+
+        connect(_connect_to, **kwargs)
+        config = active_config()  # with this process's levels, which connect() set
+        assert config is not None, "connect() makes its config the active one"
+    else:
+        from mplog._setup import setup_listener  # only the worker's main process needs it
+
+        if filename is None and "handlers" not in kwargs and "config" not in kwargs:
+            filename = logfile
+            if filename is None:
+                raise ValueError(
+                    "mplog.celery.install() needs a destination: pass a file name, handlers= "
+                    "or config= to install(), or start the worker with --logfile FILE"
+                )
+        _listener = setup_listener(filename, **kwargs)
+        config = _listener.worker_config
+    encoded = base64.b64encode(pickle.dumps(config)).decode("ascii")
     os.environ[ENV] = f"{os.getpid()}:{encoded}"
 
 

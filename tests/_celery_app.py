@@ -4,7 +4,9 @@ Configured from the environment, so that each test has its own folder and tests 
 a broker: the filesystem broker in ``$MPLOG_TEST_CELERY_DIR/broker`` (no server needed), no
 result backend, and mplog's listener writing JSON lines (every field, Celery's included) to
 ``$MPLOG_TEST_CELERY_DIR/worker.jsonl``, in the mode ``$MPLOG_TEST_CELERY_MODE``; the pool
-starts its processes with ``$MPLOG_TEST_CELERY_START`` (fork or spawn).
+starts its processes with ``$MPLOG_TEST_CELERY_START`` (fork or spawn). With
+``$MPLOG_TEST_CELERY_CONNECT`` (host:port) the worker ships to that listener instead, with
+the key in ``$MPLOG_TEST_CELERY_KEY``.
 """
 
 from __future__ import annotations
@@ -43,13 +45,21 @@ def make_app(folder: str) -> Celery:
 
 
 app = make_app(FOLDER)
-mplog.celery.install(
-    app,
-    os.path.join(FOLDER, "worker.jsonl"),
-    json=True,
-    level="INFO",
-    mode=os.environ.get("MPLOG_TEST_CELERY_MODE", "thread"),
-)
+if os.environ.get("MPLOG_TEST_CELERY_CONNECT"):  # a listener elsewhere, over TCP
+    mplog.celery.install(
+        app,
+        connect=os.environ["MPLOG_TEST_CELERY_CONNECT"],
+        key_env="MPLOG_TEST_CELERY_KEY",
+        level="INFO",
+    )
+else:
+    mplog.celery.install(
+        app,
+        os.path.join(FOLDER, "worker.jsonl"),
+        json=True,
+        level="INFO",
+        mode=os.environ.get("MPLOG_TEST_CELERY_MODE", "thread"),
+    )
 
 
 @app.task(name="log_records")

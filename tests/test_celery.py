@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+import mplog
 from tests._helpers import check_sequences, wait_for
 
 pytest.importorskip("celery", reason="Celery is not installed (the celery extra)")
@@ -31,13 +32,19 @@ class Worker:
     """A ``celery worker`` subprocess of the test app, and the app to send it tasks."""
 
     def __init__(
-        self, folder: Path, *options: str, mode: str = "thread", start: str = "fork"
+        self,
+        folder: Path,
+        *options: str,
+        mode: str = "thread",
+        start: str = "fork",
+        env: dict[str, str] | None = None,
     ) -> None:
         self.folder = folder
         self.log = folder / "worker.jsonl"
         self.app = make_app(str(folder))
         env = {
             **os.environ,
+            **(env or {}),
             "MPLOG_TEST_CELERY_DIR": str(folder),
             "MPLOG_TEST_CELERY_MODE": mode,
             "MPLOG_TEST_CELERY_START": start,
@@ -96,8 +103,8 @@ def worker_factory(tmp_path: Path) -> Iterator[Any]:
     """Start workers in this test's folder; kill any left running at the end."""
     workers: list[Worker] = []
 
-    def start(*options: str, mode: str = "thread", start: str = "fork") -> Worker:
-        worker = Worker(tmp_path, *options, mode=mode, start=start)
+    def start(*options: str, **kwargs: Any) -> Worker:
+        worker = Worker(tmp_path, *options, **kwargs)
         workers.append(worker)
         return worker
 
@@ -172,3 +179,29 @@ def test_replaced_pool_processes_log(worker_factory: Any) -> None:
     assert len(deaths) == 1, deaths
     killed = next(r["process"] for r in seq if r["message"].startswith("seq k0 "))
     assert f"process {killed} " in deaths[0]["message"]
+
+
+def test_workers_ship_to_a_listener_elsewhere(worker_factory: Any, tmp_path: Path) -> None:
+    """install(app, connect="host:port", key_env=...): the worker's main process and its
+    pool processes ship over TCP to a listener started elsewhere (here: in the test), at
+    the level install() gave."""
+    key = "k" * 32
+    central = tmp_path / "central.jsonl"
+    with mplog.setup_listener(central, json=True, listen="127.0.0.1:0", key=key) as listener:
+        host, port = listener.network_address
+        env = {"MPLOG_TEST_CELERY_CONNECT": f"{host}:{port}", "MPLOG_TEST_CELERY_KEY": key}
+        worker = worker_factory(env=env)
+        worker.log = central
+        for t in range(4):
+            worker.send(f"t{t}", 10)
+        worker.wait_seq(40)
+        output = worker.stop()
+        stats = listener.stop()
+    assert worker.process.returncode == 0, output
+    seq = worker.seq()
+    check_sequences(seq, {f"t{t}": 10 for t in range(4)})
+    assert {r["celery_task_name"] for r in seq} == {"log_records"}
+    assert not (tmp_path / "worker.jsonl").exists()
+    worker_main = {r["process"] for r in worker.records() if r["logger"] == "celery.apps.worker"}
+    assert len(worker_main) == 1 and not worker_main & {int(r["process"]) for r in seq}
+    assert stats["workers_dead"] == 0, stats["processes"]

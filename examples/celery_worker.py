@@ -29,6 +29,7 @@ app.conf.update(
     broker_transport_options={
         "data_folder_in": BROKER,
         "data_folder_out": BROKER,
+        "control_folder": os.path.join(FOLDER, "control"),
         "polling_interval": 0.1,
     },
     broker_connection_retry_on_startup=True,
@@ -73,6 +74,7 @@ def main() -> None:
         sender.conf.broker_transport_options = {
             "data_folder_in": os.path.join(folder, "broker"),
             "data_folder_out": os.path.join(folder, "broker"),
+            "control_folder": os.path.join(folder, "control"),
         }
         for n in range(4):
             sender.send_task("add", args=(n, n))

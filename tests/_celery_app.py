@@ -34,6 +34,7 @@ def make_app(folder: str) -> Celery:
         broker_transport_options={
             "data_folder_in": broker,
             "data_folder_out": broker,
+            "control_folder": os.path.join(folder, "control"),
             "polling_interval": 0.05,
         },
         broker_connection_retry_on_startup=True,

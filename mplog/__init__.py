@@ -70,7 +70,15 @@ _HOMES = {
 }
 
 
+#: Integrations with other engines, imported on first use as ``mplog.<name>`` (each needs its
+#: engine installed: the extras of the same names).
+_ENGINES = ("celery", "dask", "joblib", "pathos", "ray")
+
+
 def __getattr__(name: str) -> Any:
+    if name in _ENGINES:
+        __import__(f"mplog.{name}")
+        return sys.modules[f"mplog.{name}"]
     home = _HOMES.get(name)
     if home is None:
         raise AttributeError(f"module 'mplog' has no attribute {name!r}")

@@ -206,3 +206,19 @@ def run_sender(
     )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
+
+
+def dill_cannot_pickle_functions() -> str | None:
+    """Why dill (under pathos and multiprocess) cannot pickle a function by value on this
+    Python, which pathos's map needs; None when it can. dill 0.4.1 reads
+    ``code.co_lnotab``, which Python 3.15 removed."""
+    import dill
+
+    try:
+        dill.loads(dill.dumps(lambda: 0))
+    except Exception as exc:  # the reason is the skip message
+        return (
+            f"dill {dill.__version__} cannot pickle functions on this Python "
+            f"({type(exc).__name__}: {exc}), so pathos's map cannot run here"
+        )
+    return None

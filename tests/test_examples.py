@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests._helpers import dill_cannot_pickle_functions
+
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 #: mplog's DEFAULT_FORMAT: "asctime processName[pid] name levelname message".
 DEFAULT_LINE = re.compile(
@@ -289,3 +291,58 @@ def test_network_outage(tmp_path: Path) -> None:
     lines = path.read_text(encoding="utf-8").splitlines()
     assert [line.rsplit(" ", 1)[1] for line in lines] == [str(n) for n in range(1000)]
     assert "reconnected to the log listener" in result.stderr
+
+
+def test_joblib_parallel(tmp_path: Path) -> None:
+    """After mplog.joblib.install(), two loky Parallel calls (the second reusing the first's
+    workers) and a multiprocessing-backend one deliver every record, from their workers."""
+    pytest.importorskip("joblib", reason="joblib is not installed (the joblib extra)")
+    result = run_example("joblib_parallel.py", str(tmp_path))
+    path = tmp_path / "joblib.log"
+    assert f"wrote {path} (13 lines)" in result.stdout
+    lines = parse(path, DEFAULT_LINE)
+    workers = [line for line in lines if line["process"] != "MainProcess"]
+    assert sorted(r["message"] for r in workers if r["name"] == "example.square") == [
+        f"squaring {n}" for n in range(8)
+    ]
+    assert sorted(r["message"] for r in workers if r["name"] == "example.cube") == [
+        f"cubing {n}" for n in range(4)
+    ]
+    loky = {r["process"].split("-")[0] for r in workers[:8]}
+    assert loky == {"LokyProcess"}
+    assert lines[-1]["message"] == "results: [0, 1, 4, 9] [0, 1, 8, 27] [16, 25, 36, 49]"
+
+
+def test_pathos_pool(tmp_path: Path) -> None:
+    """A lambda of two arguments mapped by mplog.pathos.ProcessPool logs from spawned
+    workers into the listener."""
+    pytest.importorskip("pathos", reason="pathos is not installed (the pathos extra)")
+    problem = dill_cannot_pickle_functions()
+    if problem is not None:
+        pytest.skip(problem)
+    result = run_example("pathos_pool.py", str(tmp_path))
+    path = tmp_path / "pathos.log"
+    assert f"wrote {path} (4 lines)" in result.stdout
+    lines = parse(path, DEFAULT_LINE)
+    workers = lines[:-1]
+    assert sorted(r["message"] for r in workers) == ["2 ** 3", "3 ** 2", "4 ** 1"]
+    assert all(r["process"].startswith("SpawnPoolWorker-") for r in workers)
+    assert lines[-1]["message"] == "powers: [8, 9, 4]"
+
+
+def test_celery_worker(tmp_path: Path) -> None:
+    """The example's celery worker (prefork, 2 processes) writes its own records and its
+    pool processes' task records into one file, and the warm shutdown loses none."""
+    pytest.importorskip("celery", reason="Celery is not installed (the celery extra)")
+    result = run_example("celery_worker.py", str(tmp_path))
+    path = tmp_path / "celery.log"
+    assert f"wrote {path} (" in result.stdout
+    assert ", 4 from the tasks)" in result.stdout
+    lines = parse(path, DEFAULT_LINE)
+    adds = [line for line in lines if line["name"] == "example.add"]
+    assert sorted(line["message"] for line in adds) == [f"adding {n} + {n}" for n in range(4)]
+    assert all(line["process"].startswith("ForkPoolWorker-") for line in adds)
+    main = {line["pid"] for line in lines if line["process"] == "MainProcess"}
+    assert len(main) == 1 and not main & {line["pid"] for line in adds}
+    succeeded = [line for line in lines if line["name"] == "celery.app.trace"]
+    assert len(succeeded) == 4

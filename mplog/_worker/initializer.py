@@ -51,6 +51,22 @@ class WorkerInit:
         return self.counter.take()
 
 
+class ReusableInit(WorkerInit):
+    """``WorkerInit`` equal to another one for the same config, initializer and arguments
+    (the worker counter is left out: a reused pool keeps its own)."""
+
+    def _key(self) -> tuple[Any, ...]:
+        return (self.config, self.initializer, self.initargs)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ReusableInit):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self.config)
+
+
 class ConfiguredTarget:
     """A Process target: configure logging, then run the user's target (no pool task, so
     its records carry no task fields)."""

@@ -99,3 +99,15 @@ class LinePlan:
                 if not route.propagate:
                     return tuple(found), bool(own and own.filtered)
         return (*found, *self.root.outputs), bool(own and own.filtered)
+
+
+def take_dests(fields: dict[str, Any]) -> tuple[bool, list[int] | None]:
+    """Remove from a record's fields the handlers its process named (``DESTS_FIELD``):
+    ``(whether its lines already counted the record, the plan's output indices)``, or
+    ``(False, None)`` when it named none. A malformed list raises ValueError."""
+    dests = fields.pop(DESTS_FIELD, None)
+    if dests is None:
+        return False, None
+    if type(dests) is not list or len(dests) < 2 or not all(type(i) is int for i in dests):
+        raise ValueError(f"a record frame naming handlers {dests!r}")
+    return bool(dests[0]), dests[1:]

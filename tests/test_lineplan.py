@@ -8,7 +8,7 @@ import pickle
 
 import pytest
 
-from mplog._lineplan import LinePlan
+from mplog._lineplan import DESTS_FIELD, LinePlan, take_dests
 from mplog._outputs.router import Route, Router
 
 NAMES = ("a", "a.b", "a.b.c", "a.bc", "b", "b.x", "root", "x.y.z", "")
@@ -51,3 +51,15 @@ def test_plan_is_plain_data() -> None:
     plan = router.plan
     assert isinstance(plan, LinePlan)
     assert pickle.loads(pickle.dumps(plan)) == plan
+
+
+def test_take_dests() -> None:
+    """A record frame's named handlers are taken out of its fields; a malformed list is
+    refused (the listener then closes that connection, as for any bad frame)."""
+    fields: dict[str, object] = {"msg": "m", DESTS_FIELD: [1, 0, 3]}
+    assert take_dests(fields) == (True, [0, 3])
+    assert fields == {"msg": "m"}
+    assert take_dests(fields) == (False, None)
+    for bad in ([1], "x", [0, "1"], [0, 1.5]):
+        with pytest.raises(ValueError, match="naming handlers"):
+            take_dests({DESTS_FIELD: bad})

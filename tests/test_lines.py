@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import multiprocessing
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -117,12 +118,16 @@ def _run(
     return stats
 
 
+#: The spawned process's command line, in stack_info: file descriptors vary between runs.
+_SPAWN_FDS = re.compile(rb"(tracker_fd|pipe_handle)=\d+")
+
+
 def _contents(out: Path) -> list[tuple[str, bytes]]:
     """Every file's bytes; rotated files by content (their names carry the time)."""
     found = []
     for path in out.iterdir():
         base = path.name.split(".")[0] + "." + path.name.split(".")[1]
-        found.append((base, path.read_bytes()))
+        found.append((base, _SPAWN_FDS.sub(rb"\1=N", path.read_bytes())))
     return sorted(found)
 
 

@@ -51,7 +51,7 @@ from collections import Counter
 from typing import Any
 
 from mplog import _protocol
-from mplog._lineplan import DESTS_FIELD
+from mplog._lineplan import take_dests
 from mplog._listener import untrusted
 from mplog._listener.acks import Acks
 from mplog._listener.deaths import Deaths
@@ -68,10 +68,6 @@ _RECV_SIZE = 1 << 18
 #: At 200,000 records/s a pause lets ~120 KB pile up, far below a pipe's 1 MiB.
 _SMALL_ROUND = 1 << 16
 _PAUSE = 0.005
-
-
-def _valid_dests(dests: Any) -> bool:
-    return type(dests) is list and len(dests) > 1 and all(type(i) is int for i in dests)
 
 
 class ListenerLoop(Stopping):
@@ -337,14 +333,8 @@ class ListenerLoop(Stopping):
     def _on_record(self, peer: Peer, fields: dict[str, Any]) -> None:
         # Only a sender trusted with lines routes its records itself (a local process, or
         # every process over TCP with address=(host, port)); for others it is an attribute.
-        dests = fields.pop(DESTS_FIELD, None) if peer.lines else None
-        if dests is not None and not _valid_dests(dests):
-            raise ValueError(f"a record frame naming handlers {dests!r}")
+        counted, only = take_dests(fields) if peer.lines else (False, None)
         record = _protocol.make_record(fields)
-        if dests is None:
-            counted, only = False, None
-        else:  # the process routed it: these outputs of the plan, its lines counted it
-            counted, only = bool(dests[0]), [int(i) for i in dests[1:]]
         if not counted:
             peer.received += 1
             peer.levels[record.levelname] += 1

@@ -58,7 +58,13 @@ def listen(log_path: Path) -> Callable[..., mplog.Listener]:
 
 @pytest.fixture(autouse=True)
 def clean_logging() -> Iterator[None]:
-    """Save the logging state, and after the test stop every listener and restore it."""
+    """Save the logging state, and after the test stop every listener and restore it.
+
+    Every test starts with the standard LogRecord factory: importing ``ray`` (as collecting
+    tests/test_ray.py does, in every xdist worker) installs one that adds a time-dependent
+    ``_ray_timestamp_ns`` attribute to every record, which JSON lines then carry."""
+    factory = logging.getLogRecordFactory()
+    logging.setLogRecordFactory(logging.LogRecord)
     root = logging.getLogger()
     handlers = list(root.handlers)
     root_level = root.level
@@ -92,3 +98,4 @@ def clean_logging() -> Iterator[None]:
             logger.handlers[:] = logger_handlers
         worker.set_active(active)
         signal.signal(signal.SIGTERM, sigterm)
+        logging.setLogRecordFactory(factory)

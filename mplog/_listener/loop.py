@@ -58,6 +58,7 @@ from mplog._listener.deaths import Deaths
 from mplog._listener.gate import Gate
 from mplog._listener.peers import Peer, totals
 from mplog._listener.stopping import CHECK_IN, Stopping
+from mplog._listener.welcome import Welcome
 from mplog._outputs.router import Router
 from mplog._worker.context import stamp
 
@@ -95,9 +96,11 @@ class ListenerLoop(Stopping):
         *,
         linger: float = 0.2,
         gate: Gate | None = None,
+        welcome: Welcome | None = None,
     ) -> None:
         self._server = server
         self._gate = gate
+        self._welcome = welcome
         self._token = token
         self._router = router
         self._linger = linger
@@ -211,33 +214,47 @@ class ListenerLoop(Stopping):
             self._gate.cut_off(peer, "oversized", str(exc))
             self._close(peer, ended="cut off: a frame over the size limit")
             return
+        if self._handle(peer, items):
+            peer.last_data = time.monotonic()  # after handling: slow handlers are not silence
+            self._acks.confirm(peer)
+
+    def _handle(self, peer: Peer, items: list[_protocol.Frame | _protocol.LineRun]) -> bool:
+        """Handle what one read brought; False if ``peer`` was cut off meanwhile."""
         for index, numbered in enumerate(items):
             item = numbered if peer.sid is None else self._acks.fresh(peer, numbered)
             if item is None:  # sent again after a reconnect, and already written
                 continue
             # A hello is a frame of its own: it is handled before the lines that follow it.
             if isinstance(item, _protocol.LineRun) and peer.pid is not None and peer.lines:
-                self._on_lines(peer, item)
+                if not self._on_lines(peer, item):
+                    return False
             elif not self._accepted(peer, item):
                 self._close(peer, ended="cut off: it sent a frame the listener does not accept")
-                return
+                return False
             if peer is not self._control and self._overdue(peer):
                 self._cut_off(peer, items[index + 1 :])
-                return
-        peer.last_data = time.monotonic()  # after handling: slow handlers are not silence
-        self._acks.confirm(peer)
+                return False
+        return True
 
-    def _on_lines(self, peer: Peer, run: _protocol.LineRun) -> None:
+    def _on_lines(self, peer: Peer, run: _protocol.LineRun) -> bool:
+        """Write ``run``; False if its network sender was cut off for it."""
+        if peer.remote is not None and self._welcome is not None:
+            why = self._welcome.refusal(run, peer.reader.max_frame)
+            if why is not None:
+                self._reject(peer, why)
+                self._close(peer, ended=f"cut off: {why}")
+                return False
         if run.dests is None:
             peer.count_lines(run, written=self._router.write_lines(run))
         else:
             peer.count_lines(run, written=self._router.write_tagged(run))
+        return True
 
     def _accepted(self, peer: Peer, item: _protocol.Frame | _protocol.LineRun) -> bool:
         """Handle one frame; False if the peer must be cut off (bad token, bad data, lines
         before its hello)."""
         if isinstance(item, _protocol.LineRun):
-            self._reject(peer, "finished lines (from the network, send records)")
+            self._reject(peer, "finished lines this listener did not ask for")
             return False
         kind, body = item
         try:
@@ -303,7 +320,11 @@ class ListenerLoop(Stopping):
             assert self._gate is not None
             if not self._gate.verify(peer, hello):
                 return False
-            peer.send_quietly(_protocol.frame(_protocol.KIND_WELCOME, b""))
+            welcome = self._welcome
+            peer.send_quietly(
+                welcome.frame if welcome else _protocol.frame(_protocol.KIND_WELCOME, b"")
+            )
+            peer.lines = peer.lines or (welcome is not None and welcome.lines)
         elif not hmac.compare_digest(str(hello.get("token", "")), self._token):
             self._counts["rejected"] += 1
             return False

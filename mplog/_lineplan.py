@@ -108,6 +108,17 @@ class LinePlan:
 # reach into the sender's objects).
 
 
+def digest(line_format: tuple[Any, ...] | None, plan: LinePlan | None) -> str | None:
+    """A short fingerprint of what a process formats lines with (None: records), named in a
+    network sender's hello, so the listener knows whether its resent lines fit its plan."""
+    if line_format is None and plan is None:
+        return None
+    import hashlib  # network senders and listeners only
+
+    data = ["line", list(line_format or ())] if plan is None else ["plan", to_data(plan)]
+    return hashlib.sha256(repr(data).encode()).hexdigest()[:16]
+
+
 def to_data(plan: LinePlan) -> dict[str, Any]:
     """``plan`` as plain data (for ``_protocol.encode``)."""
     formats: list[list[Any]] = []

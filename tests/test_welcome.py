@@ -24,7 +24,7 @@ from mplog._lineplan import MORE
 from mplog._outputs.plan import RECORD_PATH_ENV
 from mplog._settings import NetworkLimits
 from tests._certs import Certs, make_certs, needs_openssl
-from tests._helpers import FMT, TIMEOUT, check_sequences, read_lines, wait_for
+from tests._helpers import FMT, TIMEOUT, check_sequences, parse_line, read_lines, wait_for
 from tests._proxy import Proxy
 from tests.test_lines import PARTS, PER_PART, _contents, _handlers, _json
 
@@ -282,3 +282,55 @@ def test_a_listener_without_plan_gets_records(tmp_path: Path) -> None:
     assert (welcome, done.stdout.split()) == (b"", ["records", "logged"])
     check_sequences(read_lines(log_path), {"far": 50})
     assert stats["written"] == 50
+
+
+def test_lines_spooled_for_a_listener_restarted_with_other_handlers(tmp_path: Path) -> None:
+    """A listener writing text stops while a sender logs (its lines for the text file wait
+    in the spool), and one writing JSON takes the port: the sender is not cut off for its
+    old lines; they are written as records (their text the message), the rest as JSON lines,
+    every record once, in order."""
+    first = mplog.setup_listener(
+        tmp_path / "first.log", fmt=FMT, level="INFO", listen="127.0.0.1:0", key=KEY
+    )
+    _, port = first.network_address or ("", 0)
+    script = tmp_path / "seq_sender.py"
+    script.write_text(SEQ_SENDER.replace("{key}", KEY))
+    process = subprocess.Popen(
+        [sys.executable, str(script), str(port), "1500"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: first.stats()["received"] >= 200, TIMEOUT, "records")
+        before = first.stop(timeout=0.3)
+        second = mplog.setup_listener(
+            tmp_path / "second.jsonl", json=True, level="INFO", listen=f"127.0.0.1:{port}", key=KEY
+        )
+        out, err = process.communicate(timeout=TIMEOUT)
+        assert process.returncode == 0, err
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(TIMEOUT)
+    after = second.stop()
+    assert out.split() == ["lines", "logged"]
+    assert after["network"]["malformed"] == 0
+    records = [json.loads(line) for line in (tmp_path / "second.jsonl").read_text().splitlines()]
+    resent = [r for r in records if r["logger"] == "mplog.resent"]
+    assert resent, "the spooled text lines must reach the JSON file"
+    assert all(parse_line(r["message"])["name"] == "remote" for r in resent)
+    ours = [r for r in records if r["logger"] in ("remote", "mplog.resent")]
+    fields = read_lines(tmp_path / "first.log") + [
+        {
+            "message": r["message"]
+            if r["logger"] == "remote"
+            else parse_line(r["message"])["message"],
+            "process": str(r["process"]),
+        }
+        for r in ours
+    ]
+    check_sequences(fields, {"far": 1500})
+    assert before["written"] + after["written"] == 1500
+    warned = [r for r in records if "sent again lines formatted before" in r["message"]]
+    assert len(warned) == 1

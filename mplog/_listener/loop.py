@@ -238,8 +238,12 @@ class ListenerLoop(Stopping):
 
     def _on_lines(self, peer: Peer, run: _protocol.LineRun) -> bool:
         """Write ``run``; False if its network sender was cut off for it."""
-        if peer.remote is not None and self._welcome is not None:
-            why = self._welcome.refusal(run, peer.reader.max_frame)
+        welcome = self._welcome
+        if peer.remote is not None and welcome is not None:
+            why = welcome.oversized(run, peer.reader.max_frame) or welcome.misfit(run)
+            if why is not None and peer.stale and welcome.oversized(run, None) is None:
+                self._resent_lines(peer, run, why)
+                return True
             if why is not None:
                 self._reject(peer, why)
                 self._close(peer, ended=f"cut off: {why}")
@@ -249,6 +253,24 @@ class ListenerLoop(Stopping):
         else:
             peer.count_lines(run, written=self._router.write_tagged(run))
         return True
+
+    def _resent_lines(self, peer: Peer, run: _protocol.LineRun, why: str) -> None:
+        """A stale sender's lines that do not fit this plan: written as records."""
+        assert self._welcome is not None
+        firsts, records = self._welcome.as_records(run)
+        if not peer.stale_lines:
+            self._report(
+                logging.WARNING,
+                f"process {peer.pid} at {peer.remote} sent again lines formatted before this "
+                f"listener's handlers changed ({why}); they are written as records",
+                origin=peer,
+            )
+        peer.stale_lines += len(records)
+        written = True
+        for record in records:
+            record.process, record.processName = peer.pid, peer.name
+            written = self._router.handle(record) and written
+        peer.count_lines(firsts, written=written)
 
     def _accepted(self, peer: Peer, item: _protocol.Frame | _protocol.LineRun) -> bool:
         """Handle one frame; False if the peer must be cut off (bad token, bad data, lines
@@ -324,7 +346,8 @@ class ListenerLoop(Stopping):
             peer.send_quietly(
                 welcome.frame if welcome else _protocol.frame(_protocol.KIND_WELCOME, b"")
             )
-            peer.lines = peer.lines or (welcome is not None and welcome.lines)
+            peer.stale = welcome is not None and welcome.stale(hello)
+            peer.lines = peer.lines or peer.stale or (welcome is not None and welcome.lines)
         elif not hmac.compare_digest(str(hello.get("token", "")), self._token):
             self._counts["rejected"] += 1
             return False

@@ -200,10 +200,11 @@ class ShippingHandler(logging.Handler):
 
     def _follow_welcome(self, body: bytes | None) -> None:
         """Format lines as the listener's welcome ``body`` says, from the next record on."""
-        if body is not None:
+        stream = self._stream
+        if body is not None and stream is not None and not isinstance(stream, Stream):
             from mplog._worker.reconnect import welcomed  # network senders only
 
-            self.config = welcomed(self._config, body)
+            self.config = welcomed(stream, self._config, body)
             self._welcome = body
 
     def _report_drops(self, stream: Stream | ResilientStream, *, wait: bool) -> None:

@@ -36,7 +36,7 @@ from typing import Any
 
 from mplog import _protocol
 from mplog._frozen import replace
-from mplog._lineplan import DESTS_FIELD, MORE, from_data
+from mplog._lineplan import DESTS_FIELD, MORE, digest, from_data
 from mplog._plaindata import welcome
 from mplog._settings import MAX_FRAME, WorkerConfig
 from mplog._worker.connection import SEND_FLAGS, HandshakeRefused, _check_size, connect
@@ -84,6 +84,9 @@ class ResilientStream:
         self.sid = sid
         #: The body of the listener's last welcome (its line plan), None before the first.
         self.welcome: bytes | None = None
+        #: The fingerprint (``_lineplan.digest``) of what the spooled frames were formatted
+        #: with, named in the hello after a reconnect (None: records).
+        self.formatted: str | None = None
 
     # -- the logging call's side -----------------------------------------------------------
 
@@ -175,9 +178,10 @@ class ResilientStream:
     def _reconnect(self) -> socket.socket | None:
         """Connect, and send the spool again; the new socket, or None (it says why once)."""
         try:
-            sock = self._opener(
-                resume={"sid": self.sid, "seq": self._spool.first}, welcomed=self._welcomed
-            )
+            resume: dict[str, Any] = {"sid": self.sid, "seq": self._spool.first}
+            if self.formatted is not None:
+                resume["plan"] = self.formatted
+            sock = self._opener(resume=resume, welcomed=self._welcomed)
         except OSError as exc:
             reason = f"{type(exc).__name__}: {exc}"
             with self._lock:
@@ -307,10 +311,11 @@ def undelivered(entries: list[bytes]) -> list[str | dict[str, Any]]:
     return found
 
 
-def welcomed(config: WorkerConfig, body: bytes) -> WorkerConfig:
+def welcomed(stream: ResilientStream, config: WorkerConfig, body: bytes) -> WorkerConfig:
     """``config`` with the line format or plan of the listener's welcome ``body`` (read as
-    plain data only: ``mplog._plaindata.welcome``); an empty welcome means records. A welcome
-    that cannot be read is said on stderr, and the process sends records."""
+    plain data only: ``mplog._plaindata.welcome``), which ``stream``'s frames are formatted
+    with from now on; an empty welcome means records. A welcome that cannot be read is said
+    on stderr, and the process sends records."""
     try:
         line_format, data = welcome(body)
         plan = None if data is None else from_data(data)
@@ -320,6 +325,7 @@ def welcomed(config: WorkerConfig, body: bytes) -> WorkerConfig:
             "it sends records instead.\n"
         )
         line_format, plan = None, None
+    stream.formatted = digest(line_format, plan)
     return replace(config, line_format=line_format, plan=plan)
 
 
@@ -352,6 +358,7 @@ def open_resilient(config: WorkerConfig, close: Callable[[], object]) -> Resilie
         live_levels=shipping.live_levels,
         where=f"{host}:{port}",
     )
+    stream.formatted = digest(config.line_format, config.plan)
     try:
         stream.start(close, shipping.block_timeout)
     except BaseException:

@@ -18,7 +18,7 @@ Data flow::
        |        the pipe's read end reached the listener over the process's
        |        socket connection (SCM_RIGHTS); over TCP the socket is the stream
        v  selectors loop (a thread in main, or a listener process)
-    ListenerLoop: accept -> read -> FrameReader -> runs of lines, decoded records -> Router
+    ListenerLoop: accept -> read -> FrameReader -> runs of lines, decoded records -> Writer
        |
        v
     Router -> the real handlers (file, console, dictConfig routes), written by this one loop only
@@ -30,15 +30,10 @@ lock, and a writer killed while holding it wedges every other writer (and the fe
 buffers records in the worker, where they die with it). A stream per process has no shared
 state; backpressure is the kernel's bounded buffer; the end of a stream is how the listener
 learns a writer is gone.
-
-Over 400 lines because the network's handshakes, acknowledgements and routed records landed
-here together (session 4); splitting the frame dispatch (control requests, hellos) into a
-module of its own is the next step.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hmac
 import logging
@@ -51,7 +46,6 @@ from collections import Counter
 from typing import Any
 
 from mplog import _protocol
-from mplog._lineplan import DESTS_FIELD
 from mplog._listener import untrusted
 from mplog._listener.acks import Acks
 from mplog._listener.deaths import Deaths
@@ -59,8 +53,8 @@ from mplog._listener.gate import Gate
 from mplog._listener.peers import Peer, totals
 from mplog._listener.stopping import CHECK_IN, Stopping
 from mplog._listener.welcome import Welcome
+from mplog._listener.writing import Writer
 from mplog._outputs.router import Router
-from mplog._worker.context import stamp
 
 _RECV_SIZE = 1 << 18
 #: After a round that brought less than this, the loop pauses for _PAUSE before the next
@@ -69,10 +63,6 @@ _RECV_SIZE = 1 << 18
 #: At 200,000 records/s a pause lets ~120 KB pile up, far below a pipe's 1 MiB.
 _SMALL_ROUND = 1 << 16
 _PAUSE = 0.005
-
-
-def _valid_dests(dests: Any) -> bool:
-    return type(dests) is list and len(dests) > 1 and all(type(i) is int for i in dests)
 
 
 class ListenerLoop(Stopping):
@@ -100,9 +90,13 @@ class ListenerLoop(Stopping):
     ) -> None:
         self._server = server
         self._gate = gate
+        if gate is not None and welcome is None:  # network senders then send records
+            welcome = Welcome(router, None)
         self._welcome = welcome
         self._token = token
         self._router = router
+        self._writer = Writer(router, welcome)
+        self._report = self._writer.report
         self._linger = linger
         self._selector = selectors.DefaultSelector()
         self._peers: dict[socket.socket, Peer] = {}
@@ -226,7 +220,10 @@ class ListenerLoop(Stopping):
                 continue
             # A hello is a frame of its own: it is handled before the lines that follow it.
             if isinstance(item, _protocol.LineRun) and peer.pid is not None and peer.lines:
-                if not self._on_lines(peer, item):
+                why = self._writer.lines(peer, item)
+                if why is not None:
+                    self._reject(peer, why)
+                    self._close(peer, ended=f"cut off: {why}")
                     return False
             elif not self._accepted(peer, item):
                 self._close(peer, ended="cut off: it sent a frame the listener does not accept")
@@ -235,42 +232,6 @@ class ListenerLoop(Stopping):
                 self._cut_off(peer, items[index + 1 :])
                 return False
         return True
-
-    def _on_lines(self, peer: Peer, run: _protocol.LineRun) -> bool:
-        """Write ``run``; False if its network sender was cut off for it."""
-        welcome = self._welcome
-        if peer.remote is not None and welcome is not None:
-            why = welcome.oversized(run, peer.reader.max_frame) or welcome.misfit(run)
-            if why is not None and peer.stale and welcome.oversized(run, None) is None:
-                self._resent_lines(peer, run, why)
-                return True
-            if why is not None:
-                self._reject(peer, why)
-                self._close(peer, ended=f"cut off: {why}")
-                return False
-        if run.dests is None:
-            peer.count_lines(run, written=self._router.write_lines(run))
-        else:
-            peer.count_lines(run, written=self._router.write_tagged(run))
-        return True
-
-    def _resent_lines(self, peer: Peer, run: _protocol.LineRun, why: str) -> None:
-        """A stale sender's lines that do not fit this plan: written as records."""
-        assert self._welcome is not None
-        firsts, records = self._welcome.as_records(run)
-        if not peer.stale_lines:
-            self._report(
-                logging.WARNING,
-                f"process {peer.pid} at {peer.remote} sent again lines formatted before this "
-                f"listener's handlers changed ({why}); they are written as records",
-                origin=peer,
-            )
-        peer.stale_lines += len(records)
-        written = True
-        for record in records:
-            record.process, record.processName = peer.pid, peer.name
-            written = self._router.handle(record) and written
-        peer.count_lines(firsts, written=written)
 
     def _accepted(self, peer: Peer, item: _protocol.Frame | _protocol.LineRun) -> bool:
         """Handle one frame; False if the peer must be cut off (bad token, bad data, lines
@@ -310,7 +271,7 @@ class ListenerLoop(Stopping):
             untrusted.check_size(body, limit)
         if kind == _protocol.KIND_RECORD and peer.pid is not None:
             fields = decode(body) if peer.remote is None else untrusted.record_fields(body)
-            self._on_record(peer, fields)
+            self._writer.record(peer, fields)
         elif kind == _protocol.KIND_HELLO and peer.pid is None:
             return self._on_hello(peer, decode(body))
         elif kind == _protocol.KIND_PIPE:
@@ -324,12 +285,12 @@ class ListenerLoop(Stopping):
             self._deaths.expect(list(notice["pids"]), str(notice["why"]))
         elif kind == _protocol.KIND_LEVELS and peer is self._control:
             self._push_levels(_protocol.decode(body)["levels"])
-            self._reply(peer)
+            peer.reply(self.stats())
         elif kind == _protocol.KIND_STATS and peer is self._control:
-            self._reply(peer)
+            peer.reply(self.stats())
         elif kind == _protocol.KIND_REOPEN and peer is self._control:
             self._router.reopen()
-            self._reply(peer)
+            peer.reply(self.stats())
         elif kind == _protocol.KIND_STOP and peer is self._control:
             self._begin_stop(float(_protocol.decode(body).get("timeout", 10.0)))
         else:
@@ -339,15 +300,10 @@ class ListenerLoop(Stopping):
 
     def _on_hello(self, peer: Peer, hello: dict[str, Any]) -> bool:
         if peer.remote is not None:
-            assert self._gate is not None
+            assert self._gate is not None and self._welcome is not None
             if not self._gate.verify(peer, hello):
                 return False
-            welcome = self._welcome
-            peer.send_quietly(
-                welcome.frame if welcome else _protocol.frame(_protocol.KIND_WELCOME, b"")
-            )
-            peer.stale = welcome is not None and welcome.stale(hello)
-            peer.lines = peer.lines or peer.stale or (welcome is not None and welcome.lines)
+            self._welcome.greet(peer, hello)
         elif not hmac.compare_digest(str(hello.get("token", "")), self._token):
             self._counts["rejected"] += 1
             return False
@@ -377,25 +333,6 @@ class ListenerLoop(Stopping):
         for peer in self._peers.values():
             if peer.role == "worker":
                 peer.send_quietly(frame)
-
-    def _on_record(self, peer: Peer, fields: dict[str, Any]) -> None:
-        # Only a sender trusted with lines routes its records itself (a local process, or
-        # every process over TCP with address=(host, port)); for others it is an attribute.
-        dests = fields.pop(DESTS_FIELD, None) if peer.lines else None
-        if dests is not None and not _valid_dests(dests):
-            raise ValueError(f"a record frame naming handlers {dests!r}")
-        record = _protocol.make_record(fields)
-        if dests is None:
-            counted, only = False, None
-        else:  # the process routed it: these outputs of the plan, its lines counted it
-            counted, only = bool(dests[0]), [int(i) for i in dests[1:]]
-        if not counted:
-            peer.received += 1
-            peer.levels[record.levelname] += 1
-        if self._router.handle(record, only):
-            peer.written += not counted
-        elif counted:  # its lines were written, but not by every handler
-            peer.written -= 1
 
     def _close(self, peer: Peer, *, ended: str | None = None) -> None:
         """Stop reading ``peer``. Without ``ended`` its stream has reached its end: the
@@ -429,15 +366,6 @@ class ListenerLoop(Stopping):
                 peer.exit_status = f"its connection from {peer.remote} ended"
             self._deaths.ended_without_goodbye(peer)
 
-    def _report(self, level: int, message: str, *, origin: Peer | None = None) -> None:
-        """Log a record of the listener's own through the same handlers (as coming from
-        ``origin``'s process when given)."""
-        record = logging.LogRecord("mplog", level, __file__, 0, message, None, None)
-        if origin is not None:
-            record.process, record.processName = origin.pid, origin.name
-        stamp(record)  # formats may name %(task_id)s and the like
-        self._router.handle(record)
-
     def stats(self) -> dict[str, Any]:
         """Counts so far: totals, and per process (by pid) what it sent and what became of it."""
         return totals(
@@ -453,14 +381,6 @@ class ListenerLoop(Stopping):
             ),
         )
 
-    def _reply(self, control: Peer) -> None:
-        with contextlib.suppress(OSError):
-            control.sock.settimeout(5.0)
-            control.sock.sendall(
-                _protocol.frame(_protocol.KIND_REPLY, _protocol.encode(self.stats()))
-            )
-            control.sock.setblocking(False)
-
     def _shutdown(self) -> None:
         for peer in self._open_workers():
             self._cut_off(peer)
@@ -474,5 +394,5 @@ class ListenerLoop(Stopping):
         self._router.close()
         control = self._control
         if control is not None:
-            self._reply(control)  # nobody reads it if the supervisor is gone; that is fine
+            control.reply(self.stats())  # nobody reads it if the supervisor is gone; that is fine
             control.sock.close()

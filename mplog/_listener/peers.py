@@ -192,6 +192,13 @@ class Peer:
         with contextlib.suppress(OSError):
             self.sock.send(data)
 
+    def reply(self, stats: dict[str, Any]) -> None:
+        """Send the supervisor (this peer) the listener's ``stats`` (it waits for them)."""
+        with contextlib.suppress(OSError):
+            self.sock.settimeout(5.0)
+            self.sock.sendall(_protocol.frame(_protocol.KIND_REPLY, _protocol.encode(stats)))
+            self.sock.setblocking(False)
+
     def summary(self) -> dict[str, Any]:
         """This process's counts, as reported by ``Listener.stats()``."""
         return {

@@ -21,6 +21,7 @@ import logging
 
 from mplog import _protocol
 from mplog._lineplan import MORE, digest, to_data
+from mplog._listener.peers import Peer
 from mplog._outputs.plan import records_forced
 from mplog._outputs.router import Router
 from mplog._settings import LineFormat
@@ -53,9 +54,12 @@ class Welcome:
         """Whether network senders are asked for lines."""
         return self._single or self._outputs > 0
 
-    def stale(self, hello: dict[str, object]) -> bool:
-        """Whether a sender's hello names another plan than this one (see the module)."""
-        return "plan" in hello and hello["plan"] != self.digest
+    def greet(self, peer: Peer, hello: dict[str, object]) -> None:
+        """Send ``peer``, which has just proved the key, this welcome: it may send lines
+        from now on (and, if its ``hello`` names another plan, resend stale ones)."""
+        peer.send_quietly(self.frame)
+        peer.stale = "plan" in hello and hello["plan"] != self.digest
+        peer.lines = peer.lines or peer.stale or self.lines
 
     @staticmethod
     def oversized(run: _protocol.LineRun, max_frame: int | None) -> str | None:

@@ -23,10 +23,20 @@ from mplog import _protocol
 from mplog._lineplan import MORE
 from mplog._outputs.plan import RECORD_PATH_ENV
 from mplog._settings import NetworkLimits
+from tests import test_reconnect
 from tests._certs import Certs, make_certs, needs_openssl
-from tests._helpers import FMT, TIMEOUT, check_sequences, parse_line, read_lines, wait_for
+from tests._helpers import (
+    FMT,
+    TIMEOUT,
+    check_sequences,
+    parse_line,
+    read_lines,
+    wait_for,
+    wait_received,
+)
 from tests._proxy import Proxy
 from tests.test_lines import PARTS, PER_PART, _contents, _handlers, _json
+from tests.test_tls import _read_until_closed
 
 KEY = "w" * 32
 ROOT = Path(__file__).resolve().parent.parent
@@ -133,31 +143,24 @@ def test_lines_survive_connections_cut_mid_stream(json_lines: bool, tmp_path: Pa
     log_path = tmp_path / ("app.jsonl" if json_lines else "app.log")
     options: dict[str, Any] = {"json": True} if json_lines else {"fmt": FMT}
     listener = mplog.setup_listener(
-        log_path, level="INFO", listen="127.0.0.1:0", key=KEY, **options
+        log_path, level="INFO", listen="127.0.0.1:0", key=test_reconnect.KEY, **options
     )
-    proxy = Proxy(listener.network_address or ("", 0))
-    script = tmp_path / "seq_sender.py"
-    script.write_text(SEQ_SENDER.replace("{key}", KEY))
-    process = subprocess.Popen(
-        [sys.executable, str(script), str(proxy.port), "2000"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    address = listener.network_address or ("", 0)
+    sock, welcome = _authenticated(address, test_reconnect.KEY)
+    sock.close()
+    assert welcome, "the listener must ask network senders for lines"
+    proxy = Proxy(address)
     try:
-        for cut in range(1, 4):
-            wait_for(lambda c=cut: listener.stats()["received"] >= 300 * c, TIMEOUT, "records")
-            wait_for(proxy.connections, TIMEOUT, "a connection through the proxy")
-            proxy.cut()
-        out, err = process.communicate(timeout=TIMEOUT)
-        assert process.returncode == 0, err
+        with test_reconnect.sender(tmp_path, proxy.port, 2000, pause=0.001) as process:
+            for cut in range(1, 4):
+                wait_received(listener, 300 * cut)
+                wait_for(proxy.connections, TIMEOUT, "a connection through the proxy")
+                proxy.cut()
+            test_reconnect.logged(process)
+            wait_received(listener, 2000)
     finally:
         proxy.close()
-        if process.poll() is None:
-            process.kill()
-            process.wait(TIMEOUT)
     stats = listener.stop()
-    assert out.split() == ["lines", "logged"]
     if json_lines:
         lines = [json.loads(line) for line in log_path.read_text().splitlines()]
         fields = [{"message": r["message"], "process": str(r["process"])} for r in lines]
@@ -167,12 +170,12 @@ def test_lines_survive_connections_cut_mid_stream(json_lines: bool, tmp_path: Pa
     assert stats["written"] == 2000 and stats["reconnects"] >= 3
 
 
-def _authenticated(address: tuple[str, int]) -> tuple[socket.socket, bytes]:
-    """A raw connection that proved the key; the welcome's body."""
+def _authenticated(address: tuple[str, int], key: str = KEY) -> tuple[socket.socket, bytes]:
+    """A raw connection that proved ``key``; the welcome's body."""
     sock = socket.create_connection(address, timeout=TIMEOUT)
     header = _protocol.HEADER.size
     challenge = _receive(sock, header + 32)[header:]
-    hello = {"pid": 4242, "role": "worker", "auth": _protocol.answer(KEY.encode(), challenge)}
+    hello = {"pid": 4242, "role": "worker", "auth": _protocol.answer(key.encode(), challenge)}
     sock.sendall(_protocol.frame(_protocol.KIND_HELLO, _protocol.encode(hello)))
     length, kind = _protocol.HEADER.unpack(_receive(sock, header))
     assert kind == _protocol.KIND_WELCOME
@@ -186,15 +189,6 @@ def _receive(sock: socket.socket, size: int) -> bytes:
         assert chunk, "the listener closed the connection"
         data += chunk
     return data
-
-
-def _closed(sock: socket.socket) -> bool:
-    try:
-        while sock.recv(65536):
-            pass
-    except OSError:
-        pass
-    return True
 
 
 def _line(text: str) -> bytes:
@@ -242,7 +236,7 @@ def test_a_key_holder_sending_malformed_lines_is_cut_off(case: str, tmp_path: Pa
     hostile, _ = _authenticated(address)
     hostile.sendall(frames)
     hostile.settimeout(TIMEOUT)
-    assert _closed(hostile)
+    _read_until_closed(hostile)
     later = _line("legit after") if kind == "text" else _tagged(0, '{"message": "legit 2"}')
     legit.sendall(later + _protocol.frame(_protocol.KIND_BYE, b""))
     legit.close()

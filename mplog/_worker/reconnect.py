@@ -11,6 +11,10 @@
     reconnects with jittered exponential backoff; its hello carries this process's identity
     (``sid``) and the sequence number of the oldest frame in the spool, which it sends again,
     in order, before any new frame; the listener skips the frames it has already written.
+    The listener's welcome (``welcome``: its line format or plan) is followed by the handler
+    from its next record on (``welcomed``); the hello names the plan the spooled frames were
+    formatted with (``formatted``), so a listener with other handlers knows to take them as
+    records.
 
 A logging call never waits for the network beyond ``block_timeout``: while the connection is
 down it only adds to the spool; when the spool is full, ``on_full`` decides (drop and count,

@@ -328,3 +328,43 @@ def test_lines_spooled_for_a_listener_restarted_with_other_handlers(tmp_path: Pa
     assert before["written"] + after["written"] == 1500
     warned = [r for r in records if "sent again lines formatted before" in r["message"]]
     assert len(warned) == 1
+
+
+POOL_SENDER = """
+import logging, multiprocessing, sys
+import mplog
+
+
+def task(n):
+    logging.getLogger("remote.pool").info("seq t%d %d %d", n, n, 0)
+    handler = next(h for h in logging.getLogger().handlers if isinstance(h, mplog.ShippingHandler))
+    return bool(handler.config.plan or handler.config.line_format)
+
+
+if __name__ == "__main__":
+    mplog.connect(("127.0.0.1", int(sys.argv[1])), key="{key}", level="INFO")
+    with mplog.ProcessPoolExecutor(2, mp_context=multiprocessing.get_context(sys.argv[2])) as pool:
+        print(sorted(set(pool.map(task, range(4)))), flush=True)
+"""
+
+
+def test_pool_workers_of_a_connected_process_ship_lines(start_method: str, tmp_path: Path) -> None:
+    """The pools a connected process creates get the plan with their config (fork, spawn,
+    forkserver): their workers format lines too, and every record arrives."""
+    log_path = tmp_path / "app.jsonl"
+    listener = mplog.setup_listener(log_path, json=True, listen="127.0.0.1:0", key=KEY)
+    script = tmp_path / "pool_sender.py"
+    script.write_text(POOL_SENDER.replace("{key}", KEY))
+    done = subprocess.run(  # noqa: PLW1510 (the status is checked below)
+        [sys.executable, str(script), str((listener.network_address or ("", 0))[1]), start_method],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        cwd=tmp_path,
+    )
+    stats = listener.stop()
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split("\n")[0] == "[True]"
+    records = [json.loads(line) for line in log_path.read_text().splitlines()]
+    assert sorted(r["message"] for r in records) == [f"seq t{n} {n} 0" for n in range(4)]
+    assert stats["written"] == 4

@@ -132,6 +132,8 @@ def welcome(body: bytes) -> tuple[tuple[str, str | None, str] | None, dict[str, 
     data = decode(body)
     line_format, plan = data.get("line_format"), data.get("plan")
     if line_format is not None:
+        if type(line_format) is not list or len(line_format) != 3:
+            raise ValueError(f"a welcome with the line format {line_format!r}")
         fmt, datefmt, style = line_format
         if type(fmt) is not str or style not in ("%", "{", "$"):
             raise ValueError(f"a welcome with the line format {line_format!r}")

@@ -44,10 +44,12 @@ def test_welcome_of_a_single_format_a_plan_and_nothing() -> None:
         {"line_format": ["{message[0]}", None, "{"]},
         {"line_format": ["{message:{width}}", None, "{"]},
         {"plan": ["not", "a", "dict"]},
+        {"line_format": 5},
+        {"line_format": ["%(message)s", None]},
     ],
 )
 def test_a_welcome_that_is_not_one_is_refused(data: dict[str, object]) -> None:
-    with pytest.raises((ValueError, TypeError)):
+    with pytest.raises(ValueError, match=r"a welcome|not a line plan"):
         welcome(_protocol.encode(data))
 
 

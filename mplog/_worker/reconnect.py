@@ -323,7 +323,7 @@ def welcomed(stream: ResilientStream, config: WorkerConfig, body: bytes) -> Work
     try:
         line_format, data = welcome(body)
         plan = None if data is None else from_data(data)
-    except ValueError as exc:
+    except (ValueError, TypeError) as exc:
         sys.stderr.write(
             f"mplog: process {os.getpid()} cannot follow the log listener's line plan ({exc}); "
             "it sends records instead.\n"

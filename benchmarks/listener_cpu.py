@@ -126,11 +126,7 @@ def _listen(router: Router, data: bytes) -> None:
         peer = Peer(mine)
         peer.pid, peer.name = os.getpid(), "bench"
         for start in range(0, len(data), _READ):
-            for item in peer.reader.feed_runs(data[start : start + _READ]):
-                if isinstance(item, _protocol.LineRun):
-                    loop._on_lines(peer, item)
-                else:
-                    loop._on_frame(peer, *item)
+            assert loop._handle(peer, peer.reader.feed_runs(data[start : start + _READ]))
         router.close()
 
 

@@ -75,4 +75,7 @@ def connect(
             f"mplog.connect() could not log into the listener at {host}:{port}: "
             f"{handler.failure}; check the address, the key and the listener's log"
         )
+    # With the listener's line plan, when its welcome came: pools created here format too.
+    config = handler.config
+    set_active(config)
     return config

@@ -111,3 +111,133 @@ def take_dests(fields: dict[str, Any]) -> tuple[bool, list[int] | None]:
     if type(dests) is not list or len(dests) < 2 or not all(type(i) is int for i in dests):
         raise ValueError(f"a record frame naming handlers {dests!r}")
     return bool(dests[0]), dests[1:]
+
+
+# -- the plan on the network ------------------------------------------------------------------
+# A network sender gets the plan in the listener's welcome, as plain data (``_protocol.encode``),
+# and rebuilds it from that data only: every value is checked for its type, and a ``{``-style
+# format may name fields only (no ``{a.b}`` or ``{a[b]}``: a format from the network must not
+# reach into the sender's objects).
+
+
+def digest(line_format: tuple[Any, ...] | None, plan: LinePlan | None) -> str | None:
+    """A short fingerprint of what a process formats lines with (None: records), named in a
+    network sender's hello, so the listener knows whether its resent lines fit its plan."""
+    if line_format is None and plan is None:
+        return None
+    import hashlib  # network senders and listeners only
+
+    data = ["line", list(line_format or ())] if plan is None else ["plan", to_data(plan)]
+    return hashlib.sha256(repr(data).encode()).hexdigest()[:16]
+
+
+def to_data(plan: LinePlan) -> dict[str, Any]:
+    """``plan`` as plain data (for ``_protocol.encode``)."""
+    formats: list[list[Any]] = []
+    for spec in plan.formats:
+        if isinstance(spec, TextFormat):
+            defaults = None if spec.defaults is None else [list(p) for p in spec.defaults]
+            text = [spec.fmt, spec.datefmt, spec.style, defaults, spec.converter]
+            formats.append(["text", *text, spec.default_time_format, spec.default_msec_format])
+        else:
+            static = [list(p) for p in spec.static]
+            formats.append(["json", spec.utc, spec.timespec, spec.encoder, static])
+    return {
+        "formats": formats,
+        "outputs": [[o.format, o.level, o.terminator, o.encoding, o.errors] for o in plan.outputs],
+        "root": _route_data(plan.root),
+        "routes": [[name, _route_data(route)] for name, route in plan.routes],
+    }
+
+
+def _route_data(route: Route) -> list[Any]:
+    return [list(route.outputs), route.propagate, route.filtered]
+
+
+def from_data(data: Any) -> LinePlan:
+    """The plan :func:`to_data` made, checked; ValueError for anything else."""
+    try:
+        formats = tuple(_format(item) for item in data["formats"])
+        outputs = tuple(_output(item, len(formats)) for item in data["outputs"])
+        count = len(outputs)
+        root = _route(data["root"], count)
+        routes = tuple((_text(name), _route(route, count)) for name, route in data["routes"])
+    except (KeyError, TypeError, IndexError) as exc:
+        raise ValueError(f"not a line plan: {type(exc).__name__}: {exc}") from None
+    return LinePlan(formats, outputs, root, routes)
+
+
+def _format(item: Any) -> TextFormat | JsonFormat:
+    kind, *rest = item
+    if kind == "json" and len(rest) == 4:
+        utc, timespec, encoder, static = rest
+        if encoder not in ("auto", "json", "orjson"):
+            raise ValueError(f"not a line plan: encoder {encoder!r}")
+        return JsonFormat(_flag(utc), _text(timespec), encoder, _pairs(static))
+    if kind == "text" and len(rest) == 7:
+        fmt, datefmt, style, defaults, converter, time_format, msec_format = rest
+        if style not in ("%", "{", "$") or converter not in ("localtime", "gmtime"):
+            raise ValueError(f"not a line plan: style {style!r}, converter {converter!r}")
+        check_names(_text(fmt), style)
+        return TextFormat(
+            _text(fmt),
+            _optional_text(datefmt),
+            style,
+            None if defaults is None else _pairs(defaults),
+            converter,
+            _text(time_format),
+            _optional_text(msec_format),
+        )
+    raise ValueError(f"not a line plan: a format {kind!r}")
+
+
+def check_names(fmt: str, style: str) -> None:
+    """ValueError if the ``{``-style ``fmt`` names anything but fields (``{a.b}``, ``{a[0]}``
+    and nested fields reach into the sender's objects)."""
+    if style != "{":
+        return
+    import string  # senders of a plan with a {-style format only
+
+    for _, name, spec, _ in string.Formatter().parse(fmt):
+        if (name is not None and not name.isidentifier()) or "{" in (spec or ""):
+            raise ValueError(f"not a line plan: the format field {name!r} is not a name")
+
+
+def _output(item: Any, formats: int) -> Output:
+    index, level, terminator, encoding, errors = item
+    if type(index) is not int or not (index == RECORD or 0 <= index < formats):
+        raise ValueError(f"not a line plan: format index {index!r}")
+    if type(level) is not int:
+        raise ValueError(f"not a line plan: level {level!r}")
+    return Output(index, level, _text(terminator), _text(encoding), _text(errors))
+
+
+def _route(item: Any, outputs: int) -> Route:
+    indices, propagate, filtered = item
+    if type(indices) is not list or not all(type(i) is int and 0 <= i < outputs for i in indices):
+        raise ValueError(f"not a line plan: route outputs {indices!r}")
+    return Route(tuple(indices), _flag(propagate), _flag(filtered))
+
+
+def _pairs(items: Any) -> tuple[tuple[str, Any], ...]:
+    plain = (str, int, float, bool, type(None))
+    pairs = tuple((_text(k), v) for k, v in items)
+    if not all(type(v) in plain for _, v in pairs):
+        raise ValueError("not a line plan: a default that is not a plain value")
+    return pairs
+
+
+def _text(value: Any) -> str:
+    if type(value) is not str:
+        raise ValueError(f"not a line plan: {value!r} where text was due")
+    return value
+
+
+def _optional_text(value: Any) -> str | None:
+    return None if value is None else _text(value)
+
+
+def _flag(value: Any) -> bool:
+    if type(value) is not bool:
+        raise ValueError(f"not a line plan: {value!r} where True or False was due")
+    return value

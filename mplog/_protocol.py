@@ -253,6 +253,16 @@ def dest_line_frame(levelno: int, tag: int, data: bytes) -> bytes:
         return _DEST_HEADER.pack(len(data) + 4, KIND_DEST_LINE, level, tag) + data
 
 
+def count_frames(data: bytes) -> int:
+    """How many frames ``data`` (whole frames, one after another) holds."""
+    length = HEADER.unpack_from(data)[0] + HEADER.size
+    count, size = 1, len(data)
+    while length < size:
+        length += HEADER.unpack_from(data, length)[0] + HEADER.size
+        count += 1
+    return count
+
+
 def levels_frame(levels: Iterable[tuple[str, int]]) -> bytes:
     """The frame the listener sends to push level changes to a process."""
     return frame(KIND_LEVELS, encode({"levels": [list(p) for p in levels]}))

@@ -73,3 +73,19 @@ def test_a_sender_without_identity_is_not_numbered() -> None:
     assert Acks().hello(peer, {"pid": 1}) is None
     assert peer.sid is None
     peer.sock.close()
+
+
+def test_a_tagged_run_sent_again_keeps_its_handlers() -> None:
+    """A resent run of tagged lines that was written in part: the rest keeps the handler
+    index of each line."""
+    acks, sock = Acks(), socket.socket()
+    first = _peer(sock)
+    acks.hello(first, {"sid": "t", "seq": 1})
+    acks.fresh(first, (_protocol.KIND_RECORD, b""))
+    again = _peer(sock)
+    acks.hello(again, {"sid": "t", "seq": 1})
+    lines = [memoryview(b"a"), memoryview(b"b"), memoryview(b"c")]
+    rest = acks.fresh(again, _protocol.LineRun([20, 20, 30], lines, [0, 0x8001, 2]))
+    assert isinstance(rest, _protocol.LineRun)
+    assert (rest.dests, [bytes(v) for v in rest.lines]) == ([0x8001, 2], [b"b", b"c"])
+    sock.close()

@@ -22,7 +22,10 @@ from typing import Any
 import pytest
 
 import mplog
+from mplog import _protocol
+from mplog._lineplan import DESTS_FIELD, MORE
 from mplog._settings import MIN_SPOOL
+from mplog._worker.reconnect import undelivered
 from tests._helpers import (
     FMT,
     TIMEOUT,
@@ -370,3 +373,22 @@ def test_pool_workers_of_a_connected_process_survive_cuts(
     stats = listener.stop()
     check_sequences(read_lines(log_path), {f"t{n}": 200 for n in range(4)})
     assert stats["reconnects"] >= 2
+
+
+def test_undelivered_entries_give_each_record_once() -> None:
+    """What a sender writes to stderr when the listener never acknowledged it: each record
+    once, whether its entry held a line, lines for several handlers, or a record frame."""
+    record = logging.LogRecord("n", 20, __file__, 1, "as a record", None, None)
+    fields = _protocol.wire_fields(record)
+    counted = _protocol.wire_fields(record) | {DESTS_FIELD: [1, 2]}
+    entries = [
+        _protocol.line_frame(20, "single"),
+        _protocol.dest_line_frame(20, 0, b"first\n")
+        + _protocol.dest_line_frame(20, MORE | 1, b"x\n")
+        + _protocol.frame(_protocol.KIND_RECORD, _protocol.encode(counted)),
+        _protocol.frame(_protocol.KIND_RECORD, _protocol.encode(fields)),
+        _protocol.frame(_protocol.KIND_BYE, b""),
+    ]
+    found = undelivered(entries)
+    assert found[:2] == ["single\n", "first\n"]
+    assert len(found) == 3 and isinstance(found[2], dict) and found[2]["msg"] == "as a record"

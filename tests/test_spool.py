@@ -65,3 +65,18 @@ def test_a_file_spool_takes_over_only_what_fits(tmp_path: Path) -> None:
     assert len(small) == 0
     assert (tmp_path / "big.spool").exists()
     small.release()
+
+
+def test_an_entry_of_several_frames_leaves_with_its_last() -> None:
+    """One logging call's lines for several handlers are one entry counting as that many
+    frames: the listener's acknowledgements (which count frames) end it only when they
+    reach its last frame, and the numbering after it goes on from there."""
+    spool = Spool(1 << 16)
+    spool.push(b"a", 1)
+    spool.push(b"bcd", 3)
+    spool.push(b"e", 1)
+    spool.acknowledge(3)  # in the middle of the second entry
+    assert (spool.first, spool.frames()) == (2, [b"bcd", b"e"])
+    spool.acknowledge(4)
+    assert (spool.first, spool.frames()) == (5, [b"e"])
+    assert spool.take() == [b"e"] and spool.first == 6 and not spool

@@ -293,3 +293,12 @@ def test_tagged_lines_come_as_runs_of_their_own() -> None:
     assert [bytes(line) for line in run.lines] == [b"a\n", b"b\n", b"c\n"]
     assert record[0] == _protocol.KIND_RECORD
     assert isinstance(last, _protocol.LineRun) and last.dests == [0]
+
+
+def test_count_frames() -> None:
+    line = _protocol.line_frame(20, "x")
+    tagged = _protocol.dest_line_frame(20, MORE | 1, b"y\n")
+    record = _protocol.frame(_protocol.KIND_RECORD, b"z" * 300)
+    assert _protocol.count_frames(line) == 1
+    assert _protocol.count_frames(line + tagged + record) == 3
+    assert _protocol.count_frames(_protocol.frame(_protocol.KIND_BYE, b"")) == 1

@@ -11,7 +11,9 @@
         |  deaths.Deaths: a stream that ends without goodbye (exitstatus: how it ended)
         |  stopping.Stopping: the drain after STOP, cutting off who still logs
         |  gate.Gate (listen=): network senders prove the key (HMAC challenge), within
-        |  limits; untrusted: their frames checked before marshal reads them
+        |  limits; untrusted: their frames checked before marshal reads them;
+        |  welcome.Welcome: the line plan sent to them, and the checks on their lines
+        |  writing.Writer: lines appended, records routed, counted per process
         v
     mplog._outputs.Router          the real handlers, written by this loop only
 

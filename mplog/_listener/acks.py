@@ -79,7 +79,8 @@ class Acks:
             return item
         self.counts["duplicates_skipped"] += skip
         assert isinstance(item, _protocol.LineRun)
-        return _protocol.LineRun(item.levels[skip:], item.lines[skip:])
+        dests = None if item.dests is None else item.dests[skip:]
+        return _protocol.LineRun(item.levels[skip:], item.lines[skip:], dests)
 
     def confirm(self, peer: Peer) -> None:
         """Acknowledge to ``peer`` every frame of its identity handled so far."""

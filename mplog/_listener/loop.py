@@ -18,7 +18,7 @@ Data flow::
        |        the pipe's read end reached the listener over the process's
        |        socket connection (SCM_RIGHTS); over TCP the socket is the stream
        v  selectors loop (a thread in main, or a listener process)
-    ListenerLoop: accept -> read -> FrameReader -> runs of lines, decoded records -> Router
+    ListenerLoop: accept -> read -> FrameReader -> runs of lines, decoded records -> Writer
        |
        v
     Router -> the real handlers (file, console, dictConfig routes), written by this one loop only
@@ -30,15 +30,10 @@ lock, and a writer killed while holding it wedges every other writer (and the fe
 buffers records in the worker, where they die with it). A stream per process has no shared
 state; backpressure is the kernel's bounded buffer; the end of a stream is how the listener
 learns a writer is gone.
-
-Over 400 lines because the network's handshakes, acknowledgements and routed records landed
-here together (session 4); splitting the frame dispatch (control requests, hellos) into a
-module of its own is the next step.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hmac
 import logging
@@ -51,15 +46,15 @@ from collections import Counter
 from typing import Any
 
 from mplog import _protocol
-from mplog._lineplan import take_dests
 from mplog._listener import untrusted
 from mplog._listener.acks import Acks
 from mplog._listener.deaths import Deaths
 from mplog._listener.gate import Gate
 from mplog._listener.peers import Peer, totals
 from mplog._listener.stopping import CHECK_IN, Stopping
+from mplog._listener.welcome import Welcome
+from mplog._listener.writing import Writer
 from mplog._outputs.router import Router
-from mplog._worker.context import stamp
 
 _RECV_SIZE = 1 << 18
 #: After a round that brought less than this, the loop pauses for _PAUSE before the next
@@ -91,11 +86,17 @@ class ListenerLoop(Stopping):
         *,
         linger: float = 0.2,
         gate: Gate | None = None,
+        welcome: Welcome | None = None,
     ) -> None:
         self._server = server
         self._gate = gate
+        if gate is not None and welcome is None:  # network senders then send records
+            welcome = Welcome(router, None)
+        self._welcome = welcome
         self._token = token
         self._router = router
+        self._writer = Writer(router, welcome)
+        self._report = self._writer.report
         self._linger = linger
         self._selector = selectors.DefaultSelector()
         self._peers: dict[socket.socket, Peer] = {}
@@ -207,33 +208,36 @@ class ListenerLoop(Stopping):
             self._gate.cut_off(peer, "oversized", str(exc))
             self._close(peer, ended="cut off: a frame over the size limit")
             return
+        if self._handle(peer, items):
+            peer.last_data = time.monotonic()  # after handling: slow handlers are not silence
+            self._acks.confirm(peer)
+
+    def _handle(self, peer: Peer, items: list[_protocol.Frame | _protocol.LineRun]) -> bool:
+        """Handle what one read brought; False if ``peer`` was cut off meanwhile."""
         for index, numbered in enumerate(items):
             item = numbered if peer.sid is None else self._acks.fresh(peer, numbered)
             if item is None:  # sent again after a reconnect, and already written
                 continue
             # A hello is a frame of its own: it is handled before the lines that follow it.
             if isinstance(item, _protocol.LineRun) and peer.pid is not None and peer.lines:
-                self._on_lines(peer, item)
+                why = self._writer.lines(peer, item)
+                if why is not None:
+                    self._reject(peer, why)
+                    self._close(peer, ended=f"cut off: {why}")
+                    return False
             elif not self._accepted(peer, item):
                 self._close(peer, ended="cut off: it sent a frame the listener does not accept")
-                return
+                return False
             if peer is not self._control and self._overdue(peer):
                 self._cut_off(peer, items[index + 1 :])
-                return
-        peer.last_data = time.monotonic()  # after handling: slow handlers are not silence
-        self._acks.confirm(peer)
-
-    def _on_lines(self, peer: Peer, run: _protocol.LineRun) -> None:
-        if run.dests is None:
-            peer.count_lines(run, written=self._router.write_lines(run))
-        else:
-            peer.count_lines(run, written=self._router.write_tagged(run))
+                return False
+        return True
 
     def _accepted(self, peer: Peer, item: _protocol.Frame | _protocol.LineRun) -> bool:
         """Handle one frame; False if the peer must be cut off (bad token, bad data, lines
         before its hello)."""
         if isinstance(item, _protocol.LineRun):
-            self._reject(peer, "finished lines (from the network, send records)")
+            self._reject(peer, "finished lines this listener did not ask for")
             return False
         kind, body = item
         try:
@@ -267,7 +271,7 @@ class ListenerLoop(Stopping):
             untrusted.check_size(body, limit)
         if kind == _protocol.KIND_RECORD and peer.pid is not None:
             fields = decode(body) if peer.remote is None else untrusted.record_fields(body)
-            self._on_record(peer, fields)
+            self._writer.record(peer, fields)
         elif kind == _protocol.KIND_HELLO and peer.pid is None:
             return self._on_hello(peer, decode(body))
         elif kind == _protocol.KIND_PIPE:
@@ -281,12 +285,12 @@ class ListenerLoop(Stopping):
             self._deaths.expect(list(notice["pids"]), str(notice["why"]))
         elif kind == _protocol.KIND_LEVELS and peer is self._control:
             self._push_levels(_protocol.decode(body)["levels"])
-            self._reply(peer)
+            peer.reply(self.stats())
         elif kind == _protocol.KIND_STATS and peer is self._control:
-            self._reply(peer)
+            peer.reply(self.stats())
         elif kind == _protocol.KIND_REOPEN and peer is self._control:
             self._router.reopen()
-            self._reply(peer)
+            peer.reply(self.stats())
         elif kind == _protocol.KIND_STOP and peer is self._control:
             self._begin_stop(float(_protocol.decode(body).get("timeout", 10.0)))
         else:
@@ -296,10 +300,10 @@ class ListenerLoop(Stopping):
 
     def _on_hello(self, peer: Peer, hello: dict[str, Any]) -> bool:
         if peer.remote is not None:
-            assert self._gate is not None
+            assert self._gate is not None and self._welcome is not None
             if not self._gate.verify(peer, hello):
                 return False
-            peer.send_quietly(_protocol.frame(_protocol.KIND_WELCOME, b""))
+            self._welcome.greet(peer, hello)
         elif not hmac.compare_digest(str(hello.get("token", "")), self._token):
             self._counts["rejected"] += 1
             return False
@@ -329,19 +333,6 @@ class ListenerLoop(Stopping):
         for peer in self._peers.values():
             if peer.role == "worker":
                 peer.send_quietly(frame)
-
-    def _on_record(self, peer: Peer, fields: dict[str, Any]) -> None:
-        # Only a sender trusted with lines routes its records itself (a local process, or
-        # every process over TCP with address=(host, port)); for others it is an attribute.
-        counted, only = take_dests(fields) if peer.lines else (False, None)
-        record = _protocol.make_record(fields)
-        if not counted:
-            peer.received += 1
-            peer.levels[record.levelname] += 1
-        if self._router.handle(record, only):
-            peer.written += not counted
-        elif counted:  # its lines were written, but not by every handler
-            peer.written -= 1
 
     def _close(self, peer: Peer, *, ended: str | None = None) -> None:
         """Stop reading ``peer``. Without ``ended`` its stream has reached its end: the
@@ -375,15 +366,6 @@ class ListenerLoop(Stopping):
                 peer.exit_status = f"its connection from {peer.remote} ended"
             self._deaths.ended_without_goodbye(peer)
 
-    def _report(self, level: int, message: str, *, origin: Peer | None = None) -> None:
-        """Log a record of the listener's own through the same handlers (as coming from
-        ``origin``'s process when given)."""
-        record = logging.LogRecord("mplog", level, __file__, 0, message, None, None)
-        if origin is not None:
-            record.process, record.processName = origin.pid, origin.name
-        stamp(record)  # formats may name %(task_id)s and the like
-        self._router.handle(record)
-
     def stats(self) -> dict[str, Any]:
         """Counts so far: totals, and per process (by pid) what it sent and what became of it."""
         return totals(
@@ -399,14 +381,6 @@ class ListenerLoop(Stopping):
             ),
         )
 
-    def _reply(self, control: Peer) -> None:
-        with contextlib.suppress(OSError):
-            control.sock.settimeout(5.0)
-            control.sock.sendall(
-                _protocol.frame(_protocol.KIND_REPLY, _protocol.encode(self.stats()))
-            )
-            control.sock.setblocking(False)
-
     def _shutdown(self) -> None:
         for peer in self._open_workers():
             self._cut_off(peer)
@@ -420,5 +394,5 @@ class ListenerLoop(Stopping):
         self._router.close()
         control = self._control
         if control is not None:
-            self._reply(control)  # nobody reads it if the supervisor is gone; that is fine
+            control.reply(self.stats())  # nobody reads it if the supervisor is gone; that is fine
             control.sock.close()

@@ -56,9 +56,15 @@ class Peer:
     challenge: bytes = b""
     #: Its TLS handshake is not done yet (the challenge is sent when it is).
     tls_pending: bool = False
-    #: Whether it may send finished lines, appended as they are (not a network sender's:
-    #: a line cut short would run into the next one; those send records).
+    #: Whether it may send finished lines, appended as they are (a network sender only once
+    #: it proved the key and was sent the line plan in its welcome).
     lines: bool = True
+    #: A network sender whose spool may hold lines formatted for another line plan (its
+    #: hello named one: this listener before a restart with other handlers): lines that do
+    #: not fit this plan are written as records, not a reason to cut it off.
+    stale: bool = False
+    #: Lines of a stale sender written as records.
+    stale_lines: int = 0
     #: A network sender's identity (from its hello), under which the listener remembers
     #: which of its frames it has written, and the sequence number of its next frame.
     sid: str | None = None
@@ -185,6 +191,13 @@ class Peer:
         but certain, and a process that cannot take them keeps its current levels."""
         with contextlib.suppress(OSError):
             self.sock.send(data)
+
+    def reply(self, stats: dict[str, Any]) -> None:
+        """Send the supervisor (this peer) the listener's ``stats`` (it waits for them)."""
+        with contextlib.suppress(OSError):
+            self.sock.settimeout(5.0)
+            self.sock.sendall(_protocol.frame(_protocol.KIND_REPLY, _protocol.encode(stats)))
+            self.sock.setblocking(False)
 
     def summary(self) -> dict[str, Any]:
         """This process's counts, as reported by ``Listener.stats()``."""

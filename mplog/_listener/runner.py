@@ -21,6 +21,7 @@ from mplog._listener import gate as _gate
 from mplog._listener import signals
 from mplog._listener.gate import Gate
 from mplog._listener.loop import ListenerLoop
+from mplog._listener.welcome import Welcome
 from mplog._outputs.destinations import Destination
 from mplog._outputs.router import Router
 from mplog._settings import Address, Network, NetworkLimits
@@ -70,8 +71,9 @@ class Sockets:
         """Where remote senders connect, as bound (the real port), or None."""
         return None if self.gate is None else _bound(self.gate.server)
 
-    def loop(self, token: str, router: Router) -> ListenerLoop:
-        return ListenerLoop(self.server, token, router, gate=self.gate)
+    def loop(self, token: str, router: Router, destination: Destination) -> ListenerLoop:
+        welcome = None if self.gate is None else Welcome(router, destination.line_format())
+        return ListenerLoop(self.server, token, router, gate=self.gate, welcome=welcome)
 
     def close(self) -> None:
         for sock in (self.server, self.gate and self.gate.server):
@@ -110,7 +112,7 @@ def _serve_in_process(
     ready.send(("ready", (sockets.address, sockets.network_address, router.plan)))
     ready.close()
     try:
-        sockets.loop(token, router).run()
+        sockets.loop(token, router, destination).run()
     finally:
         if tempdir is not None:  # main may be gone (killed) and unable to remove it
             shutil.rmtree(tempdir, ignore_errors=True)
@@ -135,7 +137,7 @@ def start_thread(
     except BaseException:
         router.close()
         raise
-    loop = sockets.loop(token, router)
+    loop = sockets.loop(token, router, destination)
     thread = threading.Thread(target=_run_loop, args=(loop,), name="mplog-listener", daemon=True)
     thread.start()
     main_thread = threading.main_thread().ident or 0

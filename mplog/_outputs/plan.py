@@ -36,12 +36,18 @@ _CONVERTERS: dict[Any, str] = {time.localtime: "localtime", time.gmtime: "gmtime
 _STREAM_CLASSES = (logging.StreamHandler, logging.FileHandler, RotatingHandler)
 
 
+def records_forced() -> bool:
+    """Whether :data:`RECORD_PATH_ENV` turns lines off (for network senders, also the
+    single-format file's)."""
+    return os.environ.get(RECORD_PATH_ENV, "") not in ("", "0")
+
+
 def build_plan(
     handlers: Sequence[logging.Handler], root: Any, routes: Mapping[str, Any]
 ) -> LinePlan | None:
     """The plan for ``handlers`` (indexed as given) routed by ``root`` and ``routes``
     (``router.Route``s); None when no handler qualifies, or the plan is turned off."""
-    if os.environ.get(RECORD_PATH_ENV, "") not in ("", "0"):
+    if records_forced():
         return None
     formats: list[TextFormat | JsonFormat] = []
     outputs = tuple(_output(handler, formats) for handler in handlers)

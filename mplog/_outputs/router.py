@@ -77,6 +77,11 @@ class Router:
         )
 
     @property
+    def takes_lines(self) -> bool:
+        """Whether processes ship finished lines of one format (``KIND_LINE``) here."""
+        return bool(self._line_writers)
+
+    @property
     def handlers(self) -> list[logging.Handler]:
         """Every handler this router writes to, once each."""
         unique: dict[int, logging.Handler] = {}

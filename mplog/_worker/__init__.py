@@ -16,7 +16,9 @@
         |                              socket (TCP); bounded by the kernel: on_full policy
         |  over TCP, reconnect.ResilientStream: every frame also kept in a spool.Spool
         |  (bounded; a file with spool_dir) until the listener acknowledges it; a thread
-        |  reads the acknowledgements and reconnects, sending the spool again first
+        |  reads the acknowledgements and reconnects, sending the spool again first;
+        |  the listener's welcome (its line format or plan, as data: mplog._plaindata)
+        |  becomes the handler's config, so a network sender ships lines too
         v
     ... the listener side (mplog._listener) reads it
 

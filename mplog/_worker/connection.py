@@ -26,6 +26,7 @@ from mplog._worker.context import HOSTNAME
 
 TYPE_CHECKING = False  # typing is not imported at run time: every spawned worker loads this
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from typing import Any
 
 #: No SIGPIPE if the listener is gone, even where a program restored its default action.
@@ -35,6 +36,8 @@ SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)
 HANDSHAKE_TIMEOUT = 60.0
 #: The largest frame the listener takes over the network (header included).
 _NETWORK_FRAME = _protocol.HEADER.size + MAX_FRAME
+#: The largest welcome a sender reads (the listener's line plan).
+MAX_WELCOME = 1 << 20
 
 
 class HandshakeRefused(ConnectionRefusedError):
@@ -71,6 +74,7 @@ def connect(
     tls: Tls | None = None,
     pipe: int | None = None,
     resume: dict[str, Any] | None = None,
+    welcomed: Callable[[bytes], object] | None = None,
 ) -> socket.socket:
     """Open a connection to the listener and introduce this process on it.
 
@@ -85,7 +89,8 @@ def connect(
     bounds the TCP connect. With ``tls``, a TCP connection is wrapped in TLS first
     (``mplog._worker.tls``, imported only then: ``ssl`` costs a spawned worker several
     milliseconds). ``resume`` (a network sender's identity and the sequence number of its
-    next frame) is added to the hello.
+    next frame) is added to the hello. ``welcomed`` is given the body of the listener's
+    welcome (its line plan, as data: ``mplog._plaindata.welcome``).
     """
     target: Any = address
     family: int = socket.AF_UNIX
@@ -132,9 +137,11 @@ def connect(
             hello["auth"] = _protocol.answer(key or token.encode(), challenge)
             sock.sendall(_protocol.frame(_protocol.KIND_HELLO, _protocol.encode(hello)), SEND_FLAGS)
             try:
-                _read_frame(sock, _protocol.KIND_WELCOME, block_timeout)
+                body = _read_frame(sock, _protocol.KIND_WELCOME, block_timeout, MAX_WELCOME)
             except ConnectionRefusedError as exc:  # it read the hello and said no
                 raise HandshakeRefused(str(exc)) from None
+            if welcomed is not None:
+                welcomed(body)
     except BaseException as exc:
         sock.close()
         if tls is not None and type(exc).__module__ == "ssl":  # TLS said no: not an outage
@@ -154,14 +161,15 @@ def _send_hello(sock: socket.socket, hello: bytes, pipe: int | None) -> None:
         sock.sendall(data[sent:], SEND_FLAGS)
 
 
-def _read_frame(sock: socket.socket, kind: int, timeout: float | None) -> bytes:
-    """Read exactly one small frame of ``kind`` from the listener (its challenge, or its
-    welcome), and nothing after it: what follows belongs to the level reader."""
+def _read_frame(sock: socket.socket, kind: int, timeout: float | None, limit: int = 1024) -> bytes:
+    """Read exactly one frame of ``kind`` (at most ``limit`` bytes) from the listener (its
+    challenge, or its welcome), and nothing after it: what follows belongs to the level
+    reader."""
     sock.settimeout(timeout or HANDSHAKE_TIMEOUT)
     try:
         header = _receive_exactly(sock, _protocol.HEADER.size)
         length, got = _protocol.HEADER.unpack(header)
-        if got != kind or length > 1024:
+        if got != kind or length > limit:
             raise ConnectionError(f"the listener sent frame kind {got} where {kind} was due")
         return _receive_exactly(sock, length)
     finally:
@@ -191,6 +199,9 @@ class Stream:
     The socket stays open both ways: it carries the listener's level changes back, and its
     end wakes the reader thread that follows them.
     """
+
+    #: A local stream has no welcome: the line plan came with the ``WorkerConfig``.
+    welcome: bytes | None = None
 
     def __init__(self, sock: socket.socket, pipe: int | None, block_timeout: float | None):
         self.sock = sock

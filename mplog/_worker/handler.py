@@ -79,6 +79,7 @@ class ShippingHandler(logging.Handler):
         plan = config.plan if line_format is None else None
         self._plan_lines = None if plan is None else PlanLines(plan)
         self._drop_below = config.shipping.drop_below
+        self._welcome: bytes | None = None  # the listener's welcome this config follows
 
     def handle(self, record: logging.LogRecord) -> Any:
         """``logging.Handler.handle``, with its common case (no filters on this handler) kept
@@ -112,6 +113,8 @@ class ShippingHandler(logging.Handler):
 
     def _ship(self, record: logging.LogRecord) -> None:
         stream = self._stream or self._open()
+        if stream.welcome is not self._welcome:  # a network sender (re)connected
+            self._follow_welcome(stream.welcome)
         if record.processName == "MainProcess" and self._process_name != "MainProcess":
             record = logging.makeLogRecord({**record.__dict__, "processName": self._process_name})
         # The hot path, kept to a few calls: a finished line when the destination takes them.
@@ -176,10 +179,11 @@ class ShippingHandler(logging.Handler):
         if isinstance(config.address, tuple):  # over the network: spooled, reconnecting
             from mplog._worker.reconnect import open_resilient  # not for local workers
 
-            self._stream = open_resilient(config, self.say_goodbye)
+            resilient = self._stream = open_resilient(config, self.say_goodbye)
             self._process_name = process_name()
             _close_at_process_exit(self)
-            return self._stream
+            self._follow_welcome(resilient.welcome)
+            return resilient
         stream = self._stream = open_stream(
             config.address,
             config.token,
@@ -193,6 +197,15 @@ class ShippingHandler(logging.Handler):
         if config.shipping.live_levels:
             follow_levels(stream.sock, self.say_goodbye)
         return stream
+
+    def _follow_welcome(self, body: bytes | None) -> None:
+        """Format lines as the listener's welcome ``body`` says, from the next record on."""
+        stream = self._stream
+        if body is not None and stream is not None and not isinstance(stream, Stream):
+            from mplog._worker.reconnect import welcomed  # network senders only
+
+            self.config = welcomed(stream, self._config, body)
+            self._welcome = body
 
     def _report_drops(self, stream: Stream | ResilientStream, *, wait: bool) -> None:
         """Tell the listener what was dropped, per level (it logs the summary and counts it):
@@ -238,7 +251,9 @@ class ShippingHandler(logging.Handler):
 
     def _undelivered(self, frames: list[bytes]) -> None:
         """Write to stderr the records a network sender's listener never acknowledged."""
-        records = [f for f in frames if f[4] in (_protocol.KIND_RECORD, _protocol.KIND_LINE)]
+        from mplog._worker.reconnect import undelivered  # network senders only
+
+        records = undelivered(frames)
         if not records:
             return
         sys.stderr.write(
@@ -246,12 +261,11 @@ class ShippingHandler(logging.Handler):
             f"not acknowledge its last {len(records)} records; they follow (some may also "
             "have been written by it).\n"
         )
-        for data in records:
-            if data[4] == _protocol.KIND_LINE:
-                sys.stderr.write(data[_protocol.LINE_HEADER_SIZE :].decode("utf-8", "replace"))
+        for line_or_fields in records:
+            if isinstance(line_or_fields, str):
+                sys.stderr.write(line_or_fields)
             else:
-                body = data[_protocol.HEADER.size :]
-                self.fallback(_protocol.make_record(_protocol.decode(body)))
+                self.fallback(_protocol.make_record(line_or_fields))
         sys.stderr.flush()
 
     def after_fork_in_child(self) -> None:

@@ -11,6 +11,10 @@
     reconnects with jittered exponential backoff; its hello carries this process's identity
     (``sid``) and the sequence number of the oldest frame in the spool, which it sends again,
     in order, before any new frame; the listener skips the frames it has already written.
+    The listener's welcome (``welcome``: its line format or plan) is followed by the handler
+    from its next record on (``welcomed``); the hello names the plan the spooled frames were
+    formatted with (``formatted``), so a listener with other handlers knows to take them as
+    records.
 
 A logging call never waits for the network beyond ``block_timeout``: while the connection is
 down it only adds to the spool; when the spool is full, ``on_full`` decides (drop and count,
@@ -35,6 +39,9 @@ from collections.abc import Callable
 from typing import Any
 
 from mplog import _protocol
+from mplog._frozen import replace
+from mplog._lineplan import DESTS_FIELD, MORE, digest, from_data
+from mplog._plaindata import welcome
 from mplog._settings import MAX_FRAME, WorkerConfig
 from mplog._worker.connection import SEND_FLAGS, HandshakeRefused, _check_size, connect
 from mplog._worker.context import HOSTNAME
@@ -79,6 +86,11 @@ class ResilientStream:
         self.refused: str | None = None
         self._down: str | None = None  # why the connection is down (said once per outage)
         self.sid = sid
+        #: The body of the listener's last welcome (its line plan), None before the first.
+        self.welcome: bytes | None = None
+        #: The fingerprint (``_lineplan.digest``) of what the spooled frames were formatted
+        #: with, named in the hello after a reconnect (None: records).
+        self.formatted: str | None = None
 
     # -- the logging call's side -----------------------------------------------------------
 
@@ -86,10 +98,11 @@ class ResilientStream:
         """Spool ``data`` and send it; when the spool is full, wait for room up to
         ``block_timeout`` (then BlockingIOError)."""
         _check_size(data)
+        count = _protocol.count_frames(data)
         with self._lock:
-            if not self._spool.push(data):
+            if not self._spool.push(data, count):
                 self._wait_for_room(len(data))
-                self._spool.add(data)
+                self._spool.add(data, count)
             sock = self._sock
             if sock is not None:
                 try:
@@ -118,7 +131,7 @@ class ResilientStream:
                         sock.sendall(data[written:], SEND_FLAGS)
                     except OSError as exc:  # half a frame went out: the connection is done
                         self._broken(sock, exc)
-            self._spool.add(data)
+            self._spool.add(data, _protocol.count_frames(data))
             return True
 
     def _wait_for_room(self, size: int) -> None:
@@ -169,7 +182,10 @@ class ResilientStream:
     def _reconnect(self) -> socket.socket | None:
         """Connect, and send the spool again; the new socket, or None (it says why once)."""
         try:
-            sock = self._opener(resume={"sid": self.sid, "seq": self._spool.first})
+            resume: dict[str, Any] = {"sid": self.sid, "seq": self._spool.first}
+            if self.formatted is not None:
+                resume["plan"] = self.formatted
+            sock = self._opener(resume=resume, welcomed=self._welcomed)
         except OSError as exc:
             reason = f"{type(exc).__name__}: {exc}"
             with self._lock:
@@ -191,6 +207,9 @@ class ResilientStream:
                 f"{self._where}; its spool ({resent} frames) went first.\n"
             )
         return sock
+
+    def _welcomed(self, body: bytes) -> None:
+        self.welcome = body
 
     def _resend(self, sock: socket.socket) -> int | None:
         """Send the spool on ``sock``, then make it the stream's socket; how many frames it
@@ -274,6 +293,46 @@ class ResilientStream:
         return unacknowledged
 
 
+def undelivered(entries: list[bytes]) -> list[str | dict[str, Any]]:
+    """The records in a spool's unacknowledged ``entries``, once each, in order: a finished
+    line (of a record's lines for several handlers, the first), or a record's fields (unless
+    its lines already stood for it)."""
+    found: list[str | dict[str, Any]] = []
+    reader = _protocol.FrameReader()
+    for entry in entries:
+        for item in reader.feed_runs(entry):
+            if isinstance(item, _protocol.LineRun):
+                dests = item.dests or [0] * len(item.lines)
+                found += [
+                    bytes(line).decode("utf-8", "replace")
+                    for line, dest in zip(item.lines, dests, strict=True)
+                    if dest < MORE
+                ]
+            elif item[0] == _protocol.KIND_RECORD:
+                fields = _protocol.decode(item[1])
+                if not (fields.pop(DESTS_FIELD, None) or [0])[0]:
+                    found.append(fields)
+    return found
+
+
+def welcomed(stream: ResilientStream, config: WorkerConfig, body: bytes) -> WorkerConfig:
+    """``config`` with the line format or plan of the listener's welcome ``body`` (read as
+    plain data only: ``mplog._plaindata.welcome``), which ``stream``'s frames are formatted
+    with from now on; an empty welcome means records. A welcome that cannot be read is said
+    on stderr, and the process sends records."""
+    try:
+        line_format, data = welcome(body)
+        plan = None if data is None else from_data(data)
+    except (ValueError, TypeError) as exc:
+        sys.stderr.write(
+            f"mplog: process {os.getpid()} cannot follow the log listener's line plan ({exc}); "
+            "it sends records instead.\n"
+        )
+        line_format, plan = None, None
+    stream.formatted = digest(line_format, plan)
+    return replace(config, line_format=line_format, plan=plan)
+
+
 def open_resilient(config: WorkerConfig, close: Callable[[], object]) -> ResilientStream:
     """A network sender's stream to the listener of ``config``, its thread started and its
     first connection attempted (up to ``block_timeout``); HandshakeRefused for a wrong key.
@@ -303,6 +362,7 @@ def open_resilient(config: WorkerConfig, close: Callable[[], object]) -> Resilie
         live_levels=shipping.live_levels,
         where=f"{host}:{port}",
     )
+    stream.formatted = digest(config.line_format, config.plan)
     try:
         stream.start(close, shipping.block_timeout)
     except BaseException:

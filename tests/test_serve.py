@@ -13,6 +13,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,20 @@ from tests._helpers import FMT, TIMEOUT, check_sequences, read_lines, wait_for
 
 KEY = "s" * 32
 _LISTENING = re.compile(r"listening on (\S+):(\d+),")
+#: Every program a test starts here: killed after the test if still running (a failing test
+#: must not leave a listener or a sender behind).
+_STARTED: list[subprocess.Popen[Any]] = []
+
+
+@pytest.fixture(autouse=True)
+def _kill_leftovers() -> Iterator[None]:
+    yield
+    while _STARTED:
+        process = _STARTED.pop()
+        if process.poll() is None:
+            process.kill()
+            process.communicate(timeout=TIMEOUT)
+
 
 SENDER = """
 import logging, os, sys, time
@@ -53,6 +68,7 @@ class Serve:
         self.process = subprocess.Popen(
             command, stderr=stderr or subprocess.PIPE, text=True, cwd=tmp_path, env=env
         )
+        _STARTED.append(self.process)
         self.port = 0
         if stderr is None:
             assert self.process.stderr is not None
@@ -86,7 +102,7 @@ def _senders(tmp_path: Path, port: int, tags: list[str], count: int, *tls: str) 
     script.write_text(textwrap.dedent(SENDER))
     env = {**os.environ, "SERVE_KEY": KEY, "PORT": str(port)}
     go = str(tmp_path / "go")
-    return [
+    senders = [
         subprocess.Popen(
             [sys.executable, str(script), tag, str(count), go, *tls],
             stdout=subprocess.PIPE,
@@ -96,6 +112,8 @@ def _senders(tmp_path: Path, port: int, tags: list[str], count: int, *tls: str) 
         )
         for tag in tags
     ]
+    _STARTED.extend(senders)
+    return senders
 
 
 def _phase1_done(senders: list[Any]) -> None:

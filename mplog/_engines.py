@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mplog._settings import WorkerConfig, load_key, parse_address
+from mplog._tls import Tls
 from mplog._worker.context import HOSTNAME
 from mplog._worker.handler import active_address, active_config, with_current_levels
 
@@ -46,7 +47,8 @@ class Route:
             f"mplog: {who} on {HOSTNAME} cannot reach the log listener: its local socket on "
             f"{self.host} is not here (another machine, or the listener stopped) and it has "
             "no network address: start it with listen='0.0.0.0:PORT' and key=, or install "
-            "with address=... and key=...; this worker keeps its own logging\n"
+            "with address=... and key=... (and tls=... when the listener uses TLS); this "
+            "worker keeps its own logging\n"
         )
 
 
@@ -56,12 +58,16 @@ def route(
     key: bytes | str | None,
     key_env: str | None,
     key_file: str | os.PathLike[str] | None,
+    tls: object = None,
 ) -> Route:
-    """The route to ``listener`` (default: the running one), or over TCP to ``address``."""
+    """The route to ``listener`` (default: the running one), or over TCP to ``address``.
+    ``tls`` is the workers' side of TLS (as ``mplog.connect(tls=...)``): needed to reach a
+    listener that uses TLS over the network; without it, such a listener is reached only
+    through its local socket."""
     if address is not None:
         if listener is not None:
             raise ValueError("give install() a listener or an address=, not both")
-        return Route(None, network_config(address, key, key_env, key_file), HOSTNAME)
+        return Route(None, network_config(address, key, key_env, key_file, tls), HOSTNAME)
     if listener is None:
         listener = _running_listener()
     if listener is None:
@@ -75,9 +81,10 @@ def route(
             return Route(config, None, HOSTNAME)
         return Route(None, config, HOSTNAME)
     network = None
-    if listener.network_address is not None:
-        secret = listener._network.key  # the listener's own key (its token on loopback)
-        network = network_config(_reachable(listener.network_address), secret, None, None)
+    own = listener._network  # its key (its token on loopback) and TLS
+    if listener.network_address is not None and (own.tls is None or tls is not None):
+        where = _reachable(listener.network_address)
+        network = network_config(where, own.key, None, None, tls)
     return Route(listener.worker_config, network, HOSTNAME)
 
 
@@ -86,14 +93,17 @@ def network_config(
     key: bytes | str | None,
     key_env: str | None,
     key_file: str | os.PathLike[str] | None,
+    tls: object = None,
 ) -> WorkerConfig:
-    """A config that ships over TCP to ``address``, proving the key (as ``mplog.connect``)."""
+    """A config that ships over TCP to ``address``, proving the key, in TLS when ``tls``
+    is given (as ``mplog.connect``)."""
     secret = load_key(key, key_env, key_file)
     if secret is None:
         raise ValueError(
             "a TCP listener needs its key: pass key=, key_env= or key_file=, or set MPLOG_KEY"
         )
-    return with_current_levels(WorkerConfig(parse_address(address), "", key=secret))
+    config = WorkerConfig(parse_address(address), "", key=secret, tls=Tls.of(tls, server=False))
+    return with_current_levels(config)
 
 
 def _reachable(bound: tuple[str, int]) -> tuple[str, int]:

@@ -83,6 +83,7 @@ def install(
     key: bytes | str | None = None,
     key_env: str | None = None,
     key_file: str | os.PathLike[str] | None = None,
+    tls: object = None,
 ) -> MplogPlugin:
     """Make every worker of ``client``'s cluster (now and later) log into the listener.
 
@@ -90,10 +91,12 @@ def install(
     when it was started with ``listen=``, workers on other machines connect there over TCP
     with its key (a wildcard host such as ``0.0.0.0`` is replaced by this machine's name).
     With ``address=``, every worker connects over TCP to that address instead, proving the
-    key from ``key``, ``key_env``, ``key_file`` or ``MPLOG_KEY``. Records get ``dask_key``
+    key from ``key``, ``key_env``, ``key_file`` or ``MPLOG_KEY``; ``tls`` (as in
+    :func:`mplog.connect`: the CA file, ``True``, an :class:`mplog.Tls`) when the listener
+    uses TLS (without it, only workers on its machine reach it). Records get ``dask_key``
     and ``dask_worker``, in this process too (None here). Returns the registered plugin.
     """
-    plugin = MplogPlugin(route(listener, address, key, key_env, key_file))
+    plugin = MplogPlugin(route(listener, address, key, key_env, key_file, tls))
     add_provider(_fields)
     register = getattr(client, "register_plugin", None)
     if register is not None:

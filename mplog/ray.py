@@ -87,19 +87,21 @@ def install(
     key: bytes | str | None = None,
     key_env: str | None = None,
     key_file: str | os.PathLike[str] | None = None,
+    tls: object = None,
 ) -> dict[str, Any]:
     """The ``runtime_env`` for ``ray.init`` (or a job, a task's ``.options``) that makes
     every Ray worker log into the listener: ``ray.init(runtime_env=mplog.ray.install())``.
 
     ``listener`` defaults to the running one; ``address=`` and the key select a listener
-    started elsewhere, as in :func:`mplog.dask.install`. ``runtime_env`` is the rest of your
+    started elsewhere, and ``tls`` reaches a listener that uses TLS, as in
+    :func:`mplog.dask.install`. ``runtime_env`` is the rest of your
     runtime environment, returned with the hook added; a ``worker_process_setup_hook`` it
     has runs after mplog's. Records logged in this process get the Ray fields too (None).
     """
     env = dict(runtime_env or {})
     then = env.pop("worker_process_setup_hook", None)
     env["worker_process_setup_hook"] = SetupHook(
-        route(listener, address, key, key_env, key_file), then
+        route(listener, address, key, key_env, key_file, tls), then
     )
     add_provider(_driver_fields)
     return env

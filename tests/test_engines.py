@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import logging
 import pickle
+from pathlib import Path
 
 import pytest
 
 import mplog
 from mplog._engines import Route, route
+from tests._certs import make_certs, needs_openssl
 
 KEY = "engines-test-key-0123456789abcdef"
 
@@ -29,6 +31,25 @@ def test_local_socket_here_network_address_elsewhere() -> None:
         assert elsewhere.choose() == here.network
         assert Route(here.local, None, "another-host").choose() is None
     assert here.choose() == here.network, "the listener stopped: its socket is gone"
+
+
+@needs_openssl
+def test_a_tls_listener_is_reached_over_the_network_only_with_tls(tmp_path: Path) -> None:
+    """The workers' TCP route to a listener that uses TLS carries tls= (the CA file); without
+    it, workers have only the local socket (plaintext would be refused there)."""
+    certs = make_certs(tmp_path / "certs")
+    with mplog.setup_listener(
+        handlers=[logging.NullHandler()],
+        listen="127.0.0.1:0",
+        key=KEY,
+        tls=(certs.server_cert, certs.server_key),
+    ):
+        assert route(None, None, None, None, None).network is None
+        secure = route(None, None, None, None, None, tls=str(certs.ca)).network
+        assert secure is not None and secure.tls is not None
+        assert secure.tls.ca == str(certs.ca)
+    fixed = route(None, "127.0.0.1:9", KEY, None, None, tls=str(certs.ca)).network
+    assert fixed is not None and fixed.tls is not None and fixed.tls.ca == str(certs.ca)
 
 
 def test_an_explicit_address_sends_every_worker_over_tcp() -> None:

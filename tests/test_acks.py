@@ -7,6 +7,7 @@ import socket
 import pytest
 
 from mplog import _protocol
+from mplog._listener import acks as acks_module
 from mplog._listener.acks import Acks
 from mplog._listener.peers import Peer
 
@@ -89,3 +90,65 @@ def test_a_tagged_run_sent_again_keeps_its_handlers() -> None:
     assert isinstance(rest, _protocol.LineRun)
     assert (rest.dests, [bytes(v) for v in rest.lines]) == ([0x8001, 2], [b"b", b"c"])
     sock.close()
+
+
+def _pending(sock: socket.socket) -> bytes:
+    sock.setblocking(False)
+    try:
+        return sock.recv(4096)
+    except BlockingIOError:
+        return b""
+
+
+def test_acknowledgements_wait_until_due_then_go_together(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Reads handled within ACK_EVERY share one acknowledgement, sent when it is due."""
+    clock = [100.0]
+    monkeypatch.setattr(acks_module, "monotonic", lambda: clock[0])
+    acks = Acks()
+    ours, theirs = socket.socketpair()
+    peer = _peer(ours)
+    acks.hello(peer, {"sid": "s", "seq": 1, "spool": 1 << 20})
+    for n in range(3):
+        acks.fresh(peer, (_protocol.KIND_RECORD, b"%d" % n))
+        acks.handled(peer, 100)
+        clock[0] += acks_module.ACK_EVERY / 4
+    acks.send_due()
+    assert _pending(theirs) == b""  # not due yet
+    assert acks.next_due() == pytest.approx(100.0 + acks_module.ACK_EVERY)
+    clock[0] = 100.0 + acks_module.ACK_EVERY
+    acks.send_due()
+    assert _acks_received(theirs) == [3]
+    assert acks.next_due() is None
+    ours.close()
+    theirs.close()
+
+
+@pytest.mark.parametrize("why", ["goodbye", "half the spool"])
+def test_a_goodbye_or_half_a_spool_is_acknowledged_at_once(why: str) -> None:
+    acks = Acks()
+    ours, theirs = socket.socketpair()
+    peer = _peer(ours)
+    acks.hello(peer, {"sid": "s", "seq": 1, "spool": 1000})
+    acks.fresh(peer, (_protocol.KIND_RECORD, b""))
+    acks.handled(peer, 10)
+    assert _pending(theirs) == b""
+    acks.fresh(peer, (_protocol.KIND_RECORD, b""))
+    if why == "goodbye":
+        peer.said_bye = True
+        acks.handled(peer, 10)
+    else:
+        acks.handled(peer, 490)  # 500 bytes waiting: half of the sender's spool
+    assert _acks_received(theirs) == [2]
+    assert acks.next_due() is None
+    ours.close()
+    theirs.close()
+
+
+def test_a_bad_spool_size_is_refused() -> None:
+    ours, theirs = socket.socketpair()
+    with pytest.raises(ValueError, match="spool"):
+        Acks().hello(_peer(ours), {"sid": "s", "seq": 1, "spool": "big"})
+    ours.close()
+    theirs.close()

@@ -143,6 +143,7 @@ class ListenerLoop(Stopping):
             else:
                 self._deaths.exited(key.data)
         self._deaths.settle()
+        self._acks.send_due()
         if self._gate is not None:
             for peer in self._gate.overdue():
                 self._close(peer, ended="cut off: no valid hello in time")
@@ -164,7 +165,8 @@ class ListenerLoop(Stopping):
             time.sleep(_PAUSE)
 
     def _timeout(self) -> float:
-        dues = [self._deaths.next_due(), None if self._gate is None else self._gate.next_due()]
+        dues = [self._deaths.next_due(), self._acks.next_due()]
+        dues.append(None if self._gate is None else self._gate.next_due())
         due = min((d for d in dues if d is not None), default=None)
         return 1.0 if due is None else max(0.0, min(1.0, due - time.monotonic()))
 
@@ -210,7 +212,7 @@ class ListenerLoop(Stopping):
             return
         if self._handle(peer, items):
             peer.last_data = time.monotonic()  # after handling: slow handlers are not silence
-            self._acks.confirm(peer)
+            self._acks.handled(peer, len(data))
 
     def _handle(self, peer: Peer, items: list[_protocol.Frame | _protocol.LineRun]) -> bool:
         """Handle what one read brought; False if ``peer`` was cut off meanwhile."""

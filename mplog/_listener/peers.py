@@ -25,6 +25,7 @@ from typing import Any
 
 from mplog import _protocol
 from mplog._lineplan import MORE
+from mplog._settings import MIN_SPOOL
 from mplog._worker.context import HOSTNAME
 
 
@@ -36,9 +37,9 @@ def unread_bytes(stream: socket.socket | int) -> int:
         return 0
 
 
-@dataclass
+@dataclass(eq=False)
 class Peer:
-    """One connected process, as the listener sees it."""
+    """One connected process, as the listener sees it (equal only to itself)."""
 
     sock: socket.socket
     reader: _protocol.FrameReader = field(default_factory=_protocol.FrameReader)
@@ -69,8 +70,13 @@ class Peer:
     #: which of its frames it has written, and the sequence number of its next frame.
     sid: str | None = None
     seq: int = 0
-    #: The last sequence number acknowledged to it.
+    #: The last sequence number acknowledged to it; bytes handled since, and how many may
+    #: wait before it is acknowledged at once (half its spool: its hello says the size);
+    #: when an acknowledgement is due at the latest (monotonic).
     acked: int = 0
+    unacked_bytes: int = 0
+    ack_bytes: int = MIN_SPOOL // 2
+    ack_due: float = 0.0
     received: int = 0
     written: int = 0
     levels: Counter[str] = field(default_factory=Counter)

@@ -29,6 +29,7 @@ from mplog._listener import runner, signals
 from mplog._outputs.destinations import Destination
 from mplog._outputs.router import Router
 from mplog._settings import Address, Network, Shipping, WorkerConfig, to_level
+from mplog._worker import cork
 from mplog._worker import handler as worker
 from mplog._worker.connection import connect
 from mplog._worker.handler import ShippingHandler, with_current_levels
@@ -148,6 +149,7 @@ class Listener:
         end the loop (it stops when its control connection ends; a listener process that
         never got one is killed)."""
         self._uninstall_from_main()
+        cork.flush_all()  # this process's own network senders, if any, are read too
         self._release_sigterm()
         if self._control is not None:
             self._control.close()
@@ -207,6 +209,7 @@ class Listener:
         atexit.unregister(self.stop)
         timeout = self.stop_timeout if timeout is None else timeout
         self._uninstall_from_main()
+        cork.flush_all()  # this process's own network senders, if any, are read too
         self._release_sigterm()
         with self._control_lock:
             # The loop drains for at most `timeout`, then closes the handlers and replies.

@@ -45,6 +45,8 @@ from mplog._plaindata import welcome
 from mplog._settings import MAX_FRAME, WorkerConfig
 from mplog._worker.connection import SEND_FLAGS, HandshakeRefused, _check_size, connect
 from mplog._worker.context import HOSTNAME
+from mplog._worker.cork import AVAILABLE as CORK_AVAILABLE
+from mplog._worker.cork import Corker
 from mplog._worker.levels import apply_pushed, start_thread
 from mplog._worker.spool import FileSpool, Spool
 
@@ -80,6 +82,8 @@ class ResilientStream:
         self._wake = threading.Event()  # ends a backoff wait early (at close)
         self._attempted = threading.Event()  # the first connection attempt is over
         self._sock: socket.socket | None = None
+        self._corker = Corker(lambda: self._sock)
+        self._corked = False  # the connection's socket is corked (the corker flushes it)
         self._finished = False
         self._ever_connected = False
         #: Why the listener refused this process for good (a wrong key), or None.
@@ -109,6 +113,8 @@ class ResilientStream:
                     sock.sendall(data, SEND_FLAGS)  # SO_SNDTIMEO bounds the wait
                 except OSError as exc:
                     self._broken(sock, exc)
+                if self._corked:
+                    self._corker.written()
 
     def send_if_room(self, data: bytes) -> bool:
         """Spool and send ``data`` if the spool and (when connected) the socket have room
@@ -131,6 +137,8 @@ class ResilientStream:
                         sock.sendall(data[written:], SEND_FLAGS)
                     except OSError as exc:  # half a frame went out: the connection is done
                         self._broken(sock, exc)
+                if self._corked:
+                    self._corker.written()
             self._spool.add(data, _protocol.count_frames(data))
             return True
 
@@ -159,6 +167,8 @@ class ResilientStream:
         HandshakeRefused if the listener refused the key; OSError if no thread can start."""
         if not start_thread(self._run, "mplog-connection", close):
             raise OSError("this interpreter is ending: no connection thread can start")
+        if CORK_AVAILABLE and not self._corker.start():
+            raise OSError("this interpreter is ending: no flusher thread can start")
         self._attempted.wait(wait)
         if self.refused is not None:
             raise HandshakeRefused(self.refused)
@@ -183,9 +193,11 @@ class ResilientStream:
         """Connect, and send the spool again; the new socket, or None (it says why once)."""
         try:
             resume: dict[str, Any] = {"sid": self.sid, "seq": self._spool.first}
+            resume["spool"] = self._spool.limit  # acknowledged before half of it is used
             if self.formatted is not None:
                 resume["plan"] = self.formatted
             sock = self._opener(resume=resume, welcomed=self._welcomed)
+            self._corked = self._corker.cork(sock)
         except OSError as exc:
             reason = f"{type(exc).__name__}: {exc}"
             with self._lock:
@@ -221,6 +233,8 @@ class ResilientStream:
                 pending = None if self._finished else self._spool.frames()[sent:]
                 if pending == []:
                     self._sock, self._down, self._ever_connected = sock, None, True
+                    if sent and self._corked:
+                        self._corker.written()
                     return sent
             try:
                 if pending is None:
@@ -275,6 +289,7 @@ class ResilientStream:
             return self._spool.release(ours=False)
         if self._block_timeout is not None:
             grace = min(grace, self._block_timeout)
+        self._corker.flush()  # the goodbye goes now: the listener acknowledges it at once
         deadline = time.monotonic() + grace
         with self._lock:
             while self._spool and self.refused is None and not self._finished:
@@ -287,6 +302,7 @@ class ResilientStream:
             sock, self._sock = self._sock, None
             self._changed.notify_all()
         self._wake.set()
+        self._corker.stop()
         if sock is not None:  # wakes the thread, which closes it
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)

@@ -8,19 +8,24 @@ from mplog import _protocol
 from mplog._worker.spool import FileSpool, Spool
 
 
+def _record(n: int) -> bytes:
+    return _protocol.frame(_protocol.KIND_RECORD, b"%d" % n)
+
+
 def test_frames_stay_until_acknowledged_in_order() -> None:
-    spool = Spool(limit=10)
-    for frame in (b"aaa", b"bbb", b"ccc"):
+    a, b, c = (_record(n) for n in range(3))  # 6 bytes each
+    spool = Spool(limit=20)
+    for frame in (a, b, c):
         assert spool.has_room(len(frame))
         spool.add(frame)
-    assert not spool.has_room(2) and spool.has_room(1)
+    assert not spool.has_room(3) and spool.has_room(2)
     spool.acknowledge(0)  # nothing yet
-    assert spool.frames() == [b"aaa", b"bbb", b"ccc"] and spool.first == 1
+    assert spool.frames() == [a, b, c] and spool.first == 1
     spool.acknowledge(2)
-    assert spool.frames() == [b"ccc"] and spool.first == 3 and spool.size == 3
+    assert spool.frames() == [c] and spool.first == 3 and spool.size == 6
     spool.acknowledge(2)  # an old acknowledgement changes nothing
     assert len(spool) == 1
-    assert spool.take() == [b"ccc"]
+    assert spool.take() == [c]
     assert len(spool) == 0 and spool.size == 0 and spool.first == 4
 
 
@@ -30,10 +35,6 @@ def test_an_empty_spool_takes_any_frame() -> None:
     assert spool.has_room(100)
     spool.add(b"x" * 100)
     assert not spool.has_room(1)
-
-
-def _record(n: int) -> bytes:
-    return _protocol.frame(_protocol.KIND_RECORD, b"%d" % n)
 
 
 def test_a_file_spool_keeps_what_is_unacknowledged_for_the_next_process(tmp_path: Path) -> None:
@@ -71,12 +72,12 @@ def test_an_entry_of_several_frames_leaves_with_its_last() -> None:
     """One logging call's lines for several handlers are one entry counting as that many
     frames: the listener's acknowledgements (which count frames) end it only when they
     reach its last frame, and the numbering after it goes on from there."""
+    a, bcd, e = _record(0), _record(1) + _record(2) + _record(3), _record(4)
     spool = Spool(1 << 16)
-    spool.push(b"a", 1)
-    spool.push(b"bcd", 3)
-    spool.push(b"e", 1)
+    for entry in (a, bcd, e):
+        assert spool.push(entry)
     spool.acknowledge(3)  # in the middle of the second entry
-    assert (spool.first, spool.frames()) == (2, [b"bcd", b"e"])
+    assert (spool.first, spool.frames()) == (2, [bcd, e])
     spool.acknowledge(4)
-    assert (spool.first, spool.frames()) == (5, [b"e"])
-    assert spool.take() == [b"e"] and spool.first == 6 and not spool
+    assert (spool.first, spool.frames()) == (5, [e])
+    assert spool.take() == [e] and spool.first == 6 and not spool

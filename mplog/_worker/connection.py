@@ -35,7 +35,7 @@ SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)
 #: process sets no ``block_timeout`` (the listener answers between two rounds of records).
 HANDSHAKE_TIMEOUT = 60.0
 #: The largest frame the listener takes over the network (header included).
-_NETWORK_FRAME = _protocol.HEADER.size + MAX_FRAME
+NETWORK_FRAME = _protocol.HEADER.size + MAX_FRAME
 #: The largest welcome a sender reads (the listener's line plan).
 MAX_WELCOME = 1 << 20
 
@@ -261,7 +261,7 @@ class Stream:
 
 def _check_size(data: bytes) -> None:
     """Over TCP, refuse a frame the listener would refuse (and cut the connection for)."""
-    if len(data) > _NETWORK_FRAME:
+    if len(data) > NETWORK_FRAME:
         raise _protocol.FrameTooLarge(
             f"a record of {len(data)} bytes, over the network limit of {MAX_FRAME}"
         )

@@ -43,7 +43,13 @@ from mplog._frozen import replace
 from mplog._lineplan import DESTS_FIELD, MORE, digest, from_data
 from mplog._plaindata import welcome
 from mplog._settings import MAX_FRAME, WorkerConfig
-from mplog._worker.connection import SEND_FLAGS, HandshakeRefused, _check_size, connect
+from mplog._worker.connection import (
+    NETWORK_FRAME,
+    SEND_FLAGS,
+    HandshakeRefused,
+    _check_size,
+    connect,
+)
 from mplog._worker.context import HOSTNAME
 from mplog._worker.cork import AVAILABLE as CORK_AVAILABLE
 from mplog._worker.cork import Corker
@@ -101,12 +107,12 @@ class ResilientStream:
     def send(self, data: bytes) -> None:
         """Spool ``data`` and send it; when the spool is full, wait for room up to
         ``block_timeout`` (then BlockingIOError)."""
-        _check_size(data)
-        count = _protocol.count_frames(data)
+        if len(data) > NETWORK_FRAME:
+            _check_size(data)  # raises, naming the limit
         with self._lock:
-            if not self._spool.push(data, count):
+            if not self._spool.push(data):
                 self._wait_for_room(len(data))
-                self._spool.add(data, count)
+                self._spool.add(data)
             sock = self._sock
             if sock is not None:
                 try:
@@ -139,7 +145,7 @@ class ResilientStream:
                         self._broken(sock, exc)
                 if self._corked:
                     self._corker.written()
-            self._spool.add(data, _protocol.count_frames(data))
+            self._spool.add(data)
             return True
 
     def _wait_for_room(self, size: int) -> None:

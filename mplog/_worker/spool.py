@@ -5,7 +5,8 @@ implicit: the listener counts them the same way). A frame stays here from the mo
 sent (or kept while the connection is down) until the listener acknowledges it, so that
 after a reconnect it can be sent again; the listener skips those it has already written.
 What one logging call sends is one entry, which may be several frames (a record's lines for
-several handlers): it counts as that many, and leaves once its last frame is acknowledged.
+several handlers): it counts as that many (counted when it leaves, by the connection thread,
+not by the logging call), and leaves once its last frame is acknowledged.
 The spool's size is bounded: a frame that does not fit is the caller's to drop or wait for.
 
 :class:`FileSpool` (``Shipping(spool_dir=...)``) also writes every frame to a file of its
@@ -37,7 +38,6 @@ class Spool:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self._frames: deque[bytes] = deque()
-        self._counts: deque[int] = deque()  # the frames in each entry
         #: The sequence number of the oldest frame held (or of the next one, when empty).
         self.first = 1
         #: Bytes held.
@@ -50,29 +50,30 @@ class Spool:
         """Whether a frame of ``size`` bytes fits (one always fits in an empty spool)."""
         return self.size + size <= self.limit or not self._frames
 
-    def add(self, frame: bytes, count: int = 1) -> None:
-        """Hold ``frame`` (``count`` frames, in fact), the next in sequence."""
+    def add(self, frame: bytes) -> None:
+        """Hold ``frame`` (one or more whole frames: an entry), the next in sequence."""
         self._frames.append(frame)
-        self._counts.append(count)
         self.size += len(frame)
 
-    def push(self, frame: bytes, count: int = 1) -> bool:
-        """Hold ``frame`` (``count`` frames) if it fits (:meth:`has_room` and :meth:`add` in
-        one call, for the logging call's path); whether it did."""
+    def push(self, frame: bytes) -> bool:
+        """Hold ``frame`` if it fits (:meth:`has_room` and :meth:`add` in one call, for the
+        logging call's path); whether it did."""
         size = self.size + len(frame)
         if size > self.limit and self._frames:
             return False
         self._frames.append(frame)
-        self._counts.append(count)
         self.size = size
         return True
 
     def acknowledge(self, seq: int) -> None:
         """The listener has handled every frame up to ``seq``: forget the entries it ends."""
-        frames, counts = self._frames, self._counts
-        while frames and self.first + counts[0] - 1 <= seq:
+        frames = self._frames
+        while frames:
+            count = _protocol.count_frames(frames[0])
+            if self.first + count - 1 > seq:
+                return
             self.size -= len(frames.popleft())
-            self.first += counts.popleft()
+            self.first += count
 
     def frames(self) -> list[bytes]:
         """Every frame held, oldest first (to send again after a reconnect)."""
@@ -81,7 +82,7 @@ class Spool:
     def take(self) -> list[bytes]:
         """Every frame held, oldest first, emptying the spool (they will not be delivered)."""
         frames = list(self._frames)
-        self.acknowledge(self.first + sum(self._counts) - 1)
+        self.acknowledge(self.first + sum(map(_protocol.count_frames, frames)) - 1)
         return frames
 
     def release(self, *, ours: bool = True) -> list[bytes]:
@@ -112,12 +113,12 @@ class FileSpool(Spool):
         for frame in adopt(directory, limit):
             self.add(frame)
 
-    def add(self, frame: bytes, count: int = 1) -> None:
-        super().add(frame, count)
+    def add(self, frame: bytes) -> None:
+        super().add(frame)
         os.write(self._fd, frame)
 
-    def push(self, frame: bytes, count: int = 1) -> bool:
-        if not super().push(frame, count):
+    def push(self, frame: bytes) -> bool:
+        if not super().push(frame):
             return False
         os.write(self._fd, frame)
         return True

@@ -22,7 +22,13 @@ if TYPE_CHECKING:
     from mplog._interpreters import InterpreterPoolExecutor
     from mplog._listener.supervisor import Listener
     from mplog._pools import Pool, Process, ProcessPoolExecutor
-    from mplog._settings import DEFAULT_FORMAT, NetworkLimits, Shipping, WorkerConfig
+    from mplog._settings import (
+        DEFAULT_FORMAT,
+        NetworkAccess,
+        NetworkLimits,
+        Shipping,
+        WorkerConfig,
+    )
     from mplog._setup import setup_listener
     from mplog._tls import Tls
     from mplog._worker.context import context
@@ -34,6 +40,7 @@ __all__ = [
     "InterpreterPoolExecutor",
     "JsonFormatter",
     "Listener",
+    "NetworkAccess",
     "NetworkLimits",
     "Pool",
     "Process",
@@ -54,6 +61,7 @@ _HOMES = {
     "InterpreterPoolExecutor": "mplog._interpreters",
     "JsonFormatter": "mplog.handlers",
     "Listener": "mplog._listener.supervisor",
+    "NetworkAccess": "mplog._settings",
     "NetworkLimits": "mplog._settings",
     "Pool": "mplog._pools",
     "Process": "mplog._pools",

@@ -81,10 +81,9 @@ def route(
             return Route(config, None, HOSTNAME)
         return Route(None, config, HOSTNAME)
     network = None
-    own = listener._network  # its key (its token on loopback) and TLS
-    if listener.network_address is not None and (own.tls is None or tls is not None):
-        where = _reachable(listener.network_address)
-        network = network_config(where, own.key, None, None, tls)
+    access = listener.network_access  # its address, key (its token on loopback) and TLS
+    if access is not None and (not access.tls or tls is not None):
+        network = network_config(_reachable(access.address), access.key, None, None, tls)
     return Route(listener.worker_config, network, HOSTNAME)
 
 

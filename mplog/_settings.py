@@ -237,6 +237,19 @@ class Network:
         return cls(host, port, secret, tls=tls_setting, limits=limits or NetworkLimits())
 
 
+@frozen
+class NetworkAccess:
+    """What a sender elsewhere needs to reach a listener started with ``listen=``
+    (:attr:`mplog.Listener.network_access`): ``address`` as bound (``(host, port)`` with the
+    real port; a wildcard host such as ``0.0.0.0`` stands for this machine's addresses), the
+    ``key`` it must prove (the listener's token when none was given on a loopback address),
+    and ``tls``: whether it must speak TLS (it brings its own CA: ``mplog.connect(tls=...)``)."""
+
+    address: tuple[str, int]
+    key: bytes = field(repr=False)
+    tls: bool = False
+
+
 def parse_address(address: str | tuple[str, int]) -> tuple[str, int]:
     """``(host, port)`` from ``"host:port"``, ``"[::1]:port"`` or a tuple; a clear error
     otherwise."""

@@ -13,6 +13,7 @@ import pytest
 
 import mplog
 from mplog._listener import supervisor as _supervisor
+from mplog._worker import context as _context
 from mplog._worker import handler as worker
 from tests._helpers import FMT
 
@@ -62,7 +63,9 @@ def clean_logging() -> Iterator[None]:
 
     Every test starts with the standard LogRecord factory: importing ``ray`` (as collecting
     tests/test_ray.py does, in every xdist worker) installs one that adds a time-dependent
-    ``_ray_timestamp_ns`` attribute to every record, which JSON lines then carry."""
+    ``_ray_timestamp_ns`` attribute to every record, which JSON lines then carry. The
+    context's field providers are restored too: an engine's ``install()`` adds one in main
+    (the Dask benchmark's trial, run by tests/test_benchmarks_engines.py, leaves it)."""
     factory = logging.getLogRecordFactory()
     logging.setLogRecordFactory(logging.LogRecord)
     root = logging.getLogger()
@@ -74,6 +77,7 @@ def clean_logging() -> Iterator[None]:
         if isinstance(logger, logging.Logger)
     }
     active = worker._active
+    providers = list(_context._providers)
     sigterm = signal.getsignal(signal.SIGTERM)
     try:
         yield
@@ -97,5 +101,6 @@ def clean_logging() -> Iterator[None]:
             logger.disabled = disabled
             logger.handlers[:] = logger_handlers
         worker.set_active(active)
+        _context._providers[:] = providers
         signal.signal(signal.SIGTERM, sigterm)
         logging.setLogRecordFactory(factory)

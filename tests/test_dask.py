@@ -17,6 +17,7 @@ import pytest
 
 import mplog
 from mplog._worker import context as _context
+from tests._certs import OPENSSL, make_certs
 from tests._engines import read_fields as read
 from tests._engines import shipping_address
 from tests._helpers import TIMEOUT, wait_for
@@ -222,4 +223,54 @@ def test_separate_dask_worker_processes_ship_over_tcp(tmp_path: Path) -> None:
                 process.wait(TIMEOUT)
     assert set(map(tuple, addresses.values())) == {listener.network_address}
     assert len({pid for _, _, pid in results}) == 2
+    check_records(read(path), results, 10)
+
+
+def shipping_tls_ca() -> Any:
+    """The CA file this worker's ShippingHandler checks the listener's certificate with."""
+    handlers = [h for h in logging.getLogger().handlers if isinstance(h, mplog.ShippingHandler)]
+    tls = handlers[0].config.tls if handlers else None
+    return None if tls is None else tls.ca
+
+
+@pytest.mark.skipif(OPENSSL is None, reason="the openssl command is not installed")
+def test_local_cluster_workers_ship_over_tls(tmp_path: Path) -> None:
+    """``install(client, address=, key=, tls=ca)``: the workers of a real LocalCluster reach a
+    TLS listener over TCP (a TLS listener cuts off plaintext, so records arriving prove TLS),
+    checking its certificate with the CA; every record arrives once, stamped."""
+    certs = make_certs(tmp_path / "certs")
+    path = tmp_path / "tls.log"
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            silence_logs=logging.WARNING,
+        ) as cluster,
+        distributed.Client(cluster, timeout=TIMEOUT) as client,
+    ):
+        client.wait_for_workers(2, timeout=TIMEOUT)
+        try:
+            with mplog.setup_listener(
+                path,
+                level="INFO",
+                fmt=DASK_FMT,
+                listen="127.0.0.1:0",
+                key=KEY,
+                tls=(certs.server_cert, certs.server_key),
+            ) as listener:
+                access = listener.network_access
+                assert access is not None and access.tls
+                mplog_dask.install(client, address=access.address, key=KEY, tls=str(certs.ca))
+                addresses = client.run(shipping_address)
+                cas = client.run(shipping_tls_ca)
+                results = run_tagged(client, "tls", 8, 10)
+                stats = listener.stop()
+        finally:
+            _context.remove_provider(mplog_dask._fields)
+    assert set(map(tuple, addresses.values())) == {access.address}
+    assert set(cas.values()) == {str(certs.ca)}
+    assert len({pid for _, _, pid in results}) == 2
+    assert stats["network"]["tls_failed"] == 0
     check_records(read(path), results, 10)

@@ -21,6 +21,7 @@ from mplog._outputs.destinations import FileDestination
 from mplog._worker import connection as _connection
 from mplog._worker import handler as worker
 from tests import _workers
+from tests._certs import make_certs, needs_openssl
 from tests._helpers import (
     FMT,
     TIMEOUT,
@@ -28,6 +29,7 @@ from tests._helpers import (
     check_sequences,
     join_process,
     read_lines,
+    run_sender,
     wait_received,
 )
 
@@ -334,3 +336,54 @@ def test_reopen_after_the_file_was_moved(
     check_sequences(read_lines(log_path), {"after": 5, "last": 5})
     with pytest.raises(RuntimeError, match="not running"):
         listener.reopen()
+
+
+def test_network_access_is_what_a_sender_elsewhere_needs(
+    mode: str, listen: Callable[..., mplog.Listener], tmp_path: Path, log_path: Path
+) -> None:
+    """``listener.network_access``: the bound address (its real port), the key and tls=False;
+    a separate process given only those logs in. None once stopped."""
+    key = "n" * 32
+    listener = listen(mode, listen="127.0.0.1:0", key=key)
+    access = listener.network_access
+    assert access is not None and access.address == listener.network_address
+    assert access.address[1] > 0
+    assert (access.key, access.tls) == (key.encode(), False)
+    assert key not in repr(access)
+    run_sender(tmp_path, access.address, "far", 20, key=access.key.decode())
+    listener.stop()
+    assert listener.network_access is None
+    pool_tags = {f"far-pool-{i}": 1 for i in range(3)}
+    check_sequences(read_lines(log_path), {"far": 20, **pool_tags})
+
+
+def test_network_access_is_none_without_listen_and_the_token_on_loopback(
+    listen: Callable[..., mplog.Listener],
+) -> None:
+    """Without ``listen=`` there is no network access (before start neither); on a loopback
+    address without a key, the key is the listener's token."""
+    plain = mplog.Listener(FileDestination(os.devnull, fmt=FMT))
+    assert plain.network_access is None
+    with plain:
+        assert plain.network_access is None
+    listener = listen(listen="127.0.0.1:0")
+    access = listener.network_access
+    assert access is not None
+    assert access.key == listener.worker_config.token.encode()
+    listener.stop()
+
+
+@needs_openssl
+def test_network_access_says_when_senders_must_speak_tls(
+    listen: Callable[..., mplog.Listener], tmp_path: Path, log_path: Path
+) -> None:
+    """With ``tls=`` the access says so, and a sender bringing the CA reaches the listener."""
+    certs = make_certs(tmp_path / "certs")
+    key = "s" * 32
+    listener = listen(listen="127.0.0.1:0", key=key, tls=(certs.server_cert, certs.server_key))
+    access = listener.network_access
+    assert access is not None and access.tls
+    run_sender(tmp_path, access.address, "tls", 10, key=key, tls=repr(str(certs.ca)))
+    listener.stop()
+    pool_tags = {f"tls-pool-{i}": 1 for i in range(3)}
+    check_sequences(read_lines(log_path), {"tls": 10, **pool_tags})

@@ -9,7 +9,7 @@
         |                          mplog._protocol.FrameReader -> runs of lines, records
         |  peers.Peer: one per process (its stream, counts, what stop() left unread)
         |  deaths.Deaths: a stream that ends without goodbye (exitstatus: how it ended)
-        |  stopping.Stopping: the drain after STOP, cutting off who still logs
+        |  stopping.Stopping (owned by the loop): the drain after STOP, cut-offs
         |  gate.Gate (listen=): network senders prove the key (HMAC challenge), within
         |  limits; untrusted: their frames checked before marshal reads them;
         |  welcome.Welcome: the line plan sent to them, and the checks on their lines

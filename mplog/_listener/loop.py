@@ -51,7 +51,7 @@ from mplog._listener.acks import Acks
 from mplog._listener.deaths import Deaths
 from mplog._listener.gate import Gate
 from mplog._listener.peers import Peer, totals
-from mplog._listener.stopping import CHECK_IN, Stopping
+from mplog._listener.stopping import Stopping
 from mplog._listener.welcome import Welcome
 from mplog._listener.writing import Writer
 from mplog._outputs.router import Router
@@ -65,17 +65,18 @@ _SMALL_ROUND = 1 << 16
 _PAUSE = 0.005
 
 
-class ListenerLoop(Stopping):
+class ListenerLoop:
     """Accept connections on ``server`` and hand every record to ``router``.
 
     ``server`` is the local socket (None: only ``gate``'s network socket, for
     ``address=(host, port)``); ``gate`` admits network senders that prove the key.
 
-    Runs until the controller sends STOP (or its connection ends), then drains (see
-    :meth:`_drain`: every record of a process that has ended is handled; processes still
-    alive are read until idle for ``linger`` seconds or until the stop deadline, then cut
-    off with what they left unread counted). Then it closes the handlers and replies with
-    stats.
+    Runs until the controller sends STOP (or its connection ends), then its
+    :class:`Stopping` drains (every record of a process that has ended is handled; processes
+    still alive are read until idle for ``linger`` seconds or until the stop deadline, then
+    cut off with what they left unread counted). Then it closes the handlers and replies with
+    stats. ``peers``, ``control``, ``accept``, ``serve``, ``read`` and ``close`` are public
+    for the stop (``stopping.Served``).
     """
 
     def __init__(
@@ -97,12 +98,10 @@ class ListenerLoop(Stopping):
         self._router = router
         self._writer = Writer(router, welcome)
         self._report = self._writer.report
-        self._linger = linger
         self._selector = selectors.DefaultSelector()
-        self._peers: dict[socket.socket, Peer] = {}
-        self._control: Peer | None = None
-        self._deadline: float | None = None
-        self._next_check_in = 0.0
+        self.peers: dict[socket.socket, Peer] = {}
+        self.control: Peer | None = None
+        self._stop = Stopping(self, linger)
         self._round_bytes = 0
         self._counts: Counter[str] = Counter()
         self._levels: dict[str, int] = {}
@@ -120,42 +119,42 @@ class ListenerLoop(Stopping):
                 sock.setblocking(False)
                 self._selector.register(sock, selectors.EVENT_READ, data)
         try:
-            while self._deadline is None:
-                self._round(self._timeout())
-                if 0 < self._round_bytes < _SMALL_ROUND and self._deadline is None:
+            while self._stop.deadline is None:
+                self.serve(self._timeout())
+                if 0 < self._round_bytes < _SMALL_ROUND and self._stop.deadline is None:
                     self._pause()
-            self._drain()
+            self._stop.drain()
         finally:
             self._shutdown()
 
-    def _round(self, timeout: float) -> int:
+    def serve(self, timeout: float) -> int:
         """Wait up to ``timeout`` s for events and handle them; return how many came."""
         self._round_bytes = 0
         events = self._selector.select(timeout)
-        self._next_check_in = time.monotonic() + CHECK_IN
+        self._stop.checked_in()
         for key, _ in events:
             if key.data is None:
-                self._accept()
+                self.accept()
             elif isinstance(key.data, Peer):
-                self._read(key.data)
+                self.read(key.data)
             elif isinstance(key.data, Gate):
-                self._accept(key.data)
+                self.accept(key.data)
             else:
                 self._deaths.exited(key.data)
         self._deaths.settle()
         self._acks.send_due()
         if self._gate is not None:
             for peer in self._gate.overdue():
-                self._close(peer, ended="cut off: no valid hello in time")
-            for peer in self._gate.stalled(self._peers.values()):
-                self._close(peer, ended="cut off: stalled in the middle of a frame")
+                self.close(peer, ended="cut off: no valid hello in time")
+            for peer in self._gate.stalled(self.peers.values()):
+                self.close(peer, ended="cut off: stalled in the middle of a frame")
         return len(events)
 
     def _pause(self) -> None:
         """Let records pile up in the kernel for _PAUSE; a request from the supervisor (a
         stop, a level change) ends the pause at once, and so does a network connection or
         hello (a network sender waits for its challenge and its welcome)."""
-        control = self._control
+        control = self.control
         wake = [] if control is None else [control.sock]
         if self._gate is not None:
             wake += self._gate.handshaking()
@@ -170,7 +169,7 @@ class ListenerLoop(Stopping):
         due = min((d for d in dues if d is not None), default=None)
         return 1.0 if due is None else max(0.0, min(1.0, due - time.monotonic()))
 
-    def _accept(self, gate: Gate | None = None) -> None:
+    def accept(self, gate: Gate | None = None) -> None:
         """Take every pending connection of the local socket (or of ``gate``'s)."""
         server = self._server if gate is None else gate.server
         while server is not None:
@@ -182,15 +181,15 @@ class ListenerLoop(Stopping):
             peer = Peer(sock) if gate is None else gate.admit(sock)
             if peer is None:
                 continue
-            self._peers[peer.sock] = peer  # with TLS, not the accepted socket: its wrapper
+            self.peers[peer.sock] = peer  # with TLS, not the accepted socket: its wrapper
             self._selector.register(peer.sock, selectors.EVENT_READ, peer)
 
-    def _read(self, peer: Peer) -> None:
+    def read(self, peer: Peer) -> None:
         if peer.tls_pending:
             assert self._gate is not None
             done = self._gate.shake(peer)
             if done is False:
-                self._close(peer, ended="cut off: its TLS handshake failed")
+                self.close(peer, ended="cut off: its TLS handshake failed")
             if not done:
                 return
         try:
@@ -200,7 +199,7 @@ class ListenerLoop(Stopping):
         except OSError:
             data = b""
         if not data:
-            self._close(peer)
+            self.close(peer)
             return
         self._round_bytes += len(data)
         try:
@@ -208,7 +207,7 @@ class ListenerLoop(Stopping):
         except _protocol.FrameTooLarge as exc:  # only network readers have a limit
             assert self._gate is not None
             self._gate.cut_off(peer, "oversized", str(exc))
-            self._close(peer, ended="cut off: a frame over the size limit")
+            self.close(peer, ended="cut off: a frame over the size limit")
             return
         if self._handle(peer, items):
             peer.last_data = time.monotonic()  # after handling: slow handlers are not silence
@@ -225,13 +224,13 @@ class ListenerLoop(Stopping):
                 why = self._writer.lines(peer, item)
                 if why is not None:
                     self._reject(peer, why)
-                    self._close(peer, ended=f"cut off: {why}")
+                    self.close(peer, ended=f"cut off: {why}")
                     return False
             elif not self._accepted(peer, item):
-                self._close(peer, ended="cut off: it sent a frame the listener does not accept")
+                self.close(peer, ended="cut off: it sent a frame the listener does not accept")
                 return False
-            if peer is not self._control and self._overdue(peer):
-                self._cut_off(peer, items[index + 1 :])
+            if peer is not self.control and self._stop.overdue(peer):
+                self._stop.cut_off(peer, items[index + 1 :])
                 return False
         return True
 
@@ -285,16 +284,16 @@ class ListenerLoop(Stopping):
         elif kind == _protocol.KIND_EXITING and peer.pid is not None:
             notice = decode(body)
             self._deaths.expect(list(notice["pids"]), str(notice["why"]))
-        elif kind == _protocol.KIND_LEVELS and peer is self._control:
+        elif kind == _protocol.KIND_LEVELS and peer is self.control:
             self._push_levels(_protocol.decode(body)["levels"])
             peer.reply(self.stats())
-        elif kind == _protocol.KIND_STATS and peer is self._control:
+        elif kind == _protocol.KIND_STATS and peer is self.control:
             peer.reply(self.stats())
-        elif kind == _protocol.KIND_REOPEN and peer is self._control:
+        elif kind == _protocol.KIND_REOPEN and peer is self.control:
             self._router.reopen()
             peer.reply(self.stats())
-        elif kind == _protocol.KIND_STOP and peer is self._control:
-            self._begin_stop(float(_protocol.decode(body).get("timeout", 10.0)))
+        elif kind == _protocol.KIND_STOP and peer is self.control:
+            self._stop.begin(float(_protocol.decode(body).get("timeout", 10.0)))
         else:
             self._reject(peer, f"a frame of kind {kind} in this state")
             return False
@@ -315,7 +314,7 @@ class ListenerLoop(Stopping):
         peer.name = str(hello.get("name", "?"))
         peer.role = str(hello.get("role", "worker"))
         if peer.role == "control":
-            self._control = peer
+            self.control = peer
         else:
             self._workers.append(peer)
             earlier = self._acks.hello(peer, hello) if peer.remote is not None else None
@@ -332,11 +331,11 @@ class ListenerLoop(Stopping):
         """Remember level changes (for processes yet to connect) and send them to all."""
         self._levels.update((str(name), int(level)) for name, level in levels)
         frame = _protocol.levels_frame(levels)
-        for peer in self._peers.values():
+        for peer in self.peers.values():
             if peer.role == "worker":
                 peer.send_quietly(frame)
 
-    def _close(self, peer: Peer, *, ended: str | None = None) -> None:
+    def close(self, peer: Peer, *, ended: str | None = None) -> None:
         """Stop reading ``peer``. Without ``ended`` its stream has reached its end: the
         process closed it, or died (a partial record then is a torn one)."""
         self._acks.confirm(peer)
@@ -348,12 +347,12 @@ class ListenerLoop(Stopping):
                 f"{peer.reader.pending} bytes of it were discarded",
             )
         peer.release(self._selector)
-        del self._peers[peer.sock]
+        del self.peers[peer.sock]
         if self._gate is not None:
             self._gate.closed(peer)
-        if peer is self._control:
+        if peer is self.control:
             # The supervisor went away without asking: drain what is there and stop.
-            self._begin_stop(5.0)
+            self._stop.begin(5.0)
             return
         peer.sock.close()
         if ended is not None:
@@ -375,7 +374,7 @@ class ListenerLoop(Stopping):
             handler_errors=self._router.errors,
             torn_frames=self._counts["torn_frames"],
             rejected=self._counts["rejected"],
-            backlog_bytes=sum(p.backlog() for p in self._peers.values()),
+            backlog_bytes=sum(p.backlog() for p in self.peers.values()),
             **(
                 {}
                 if self._gate is None
@@ -384,8 +383,8 @@ class ListenerLoop(Stopping):
         )
 
     def _shutdown(self) -> None:
-        for peer in self._open_workers():
-            self._cut_off(peer)
+        for peer in self._stop.open_workers():
+            self._stop.cut_off(peer)
         self._deaths.settle(everything=True)
         self._deaths.close()
         self._selector.close()
@@ -394,7 +393,7 @@ class ListenerLoop(Stopping):
         if self._gate is not None:
             self._gate.close()
         self._router.close()
-        control = self._control
+        control = self.control
         if control is not None:
             control.reply(self.stats())  # nobody reads it if the supervisor is gone; that is fine
             control.sock.close()

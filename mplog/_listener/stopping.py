@@ -1,9 +1,11 @@
 """Stopping the listener loop: the drain after STOP, and cutting off who is still logging.
 
-Listener side only. :class:`Stopping` is the part of ``mplog._listener.loop.ListenerLoop``
-that runs once ``stop()`` has asked: what is owed is read (every record of a process that
-has ended), what is not (a process still logging past the deadline) is cut off and counted,
-and during long rounds of slow handlers the supervisor is kept informed.
+Listener side only. :class:`Stopping` is owned by ``mplog._listener.loop.ListenerLoop`` and
+runs once ``stop()`` has asked: what is owed is read (every record of a process that has
+ended), what is not (a process still logging past the deadline) is cut off and counted, and
+during long rounds of slow handlers the supervisor is kept informed. It holds the stop's
+state (deadline, linger, when to check in next) and reaches the loop only through
+:class:`Served`, the few things of the loop it needs.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ from __future__ import annotations
 import select
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from mplog import _protocol
 from mplog._listener.peers import Peer
@@ -20,29 +23,49 @@ from mplog._listener.peers import Peer
 CHECK_IN = 0.2
 
 
+class Served(Protocol):
+    """What :class:`Stopping` needs of the loop that owns it: its open streams, the
+    supervisor's one, and the loop's steps (take connections, serve one round, read one
+    stream, close one)."""
+
+    @property
+    def peers(self) -> Mapping[socket.socket, Peer]: ...
+
+    @property
+    def control(self) -> Peer | None: ...
+
+    def accept(self) -> None: ...
+
+    def serve(self, timeout: float) -> int: ...
+
+    def read(self, peer: Peer) -> None: ...
+
+    def close(self, peer: Peer, *, ended: str | None = None) -> None: ...
+
+
 class Stopping:
-    """The stop and drain half of the listener loop (its state lives in the loop)."""
+    """The stop and drain of the loop ``loop``; ``linger``: how long an idle process still
+    alive is read during the drain."""
 
-    _peers: dict[socket.socket, Peer]
-    _control: Peer | None
-    _deadline: float | None
-    _next_check_in: float
-    _linger: float
+    def __init__(self, loop: Served, linger: float) -> None:
+        self._loop = loop
+        self._linger = linger
+        #: When stop() asked the loop to be done by (None: not asked yet).
+        self.deadline: float | None = None
+        self._next_check_in = 0.0
 
-    def _accept(self) -> None:
-        raise NotImplementedError
+    def begin(self, timeout: float) -> None:
+        """Stop was asked (or the supervisor is gone): be done within ``timeout`` s."""
+        if self.deadline is None:
+            self.deadline = time.monotonic() + timeout
 
-    def _round(self, timeout: float) -> int:
-        raise NotImplementedError
+    def checked_in(self) -> None:
+        """The loop has just served every event (the supervisor's too): the next check-in
+        is due CHECK_IN from now."""
+        self._next_check_in = time.monotonic() + CHECK_IN
 
-    def _read(self, peer: Peer) -> None:
-        raise NotImplementedError
-
-    def _close(self, peer: Peer, *, ended: str | None = None) -> None:
-        raise NotImplementedError
-
-    def _drain(self) -> None:
-        """After STOP: read until nothing more is owed (``_shutdown`` closes what is left).
+    def drain(self) -> None:
+        """After STOP: read until nothing more is owed (the loop's shutdown closes what is left).
 
         A process that has ended (it exited, said goodbye, or is main, which closed its
         stream before asking to stop) is read to the end of its stream however long its
@@ -52,31 +75,34 @@ class Stopping:
         last data was *handled*, and only once no stream has anything to read, so a round of
         slow handlers never passes for silence.
         """
-        assert self._deadline is not None
+        assert self.deadline is not None
+        loop = self._loop
         while True:
-            self._accept()
-            live = [p for p in self._open_workers() if not self._ended(p)]
+            loop.accept()
+            live = [p for p in self.open_workers() if not self._ended(p)]
             now = time.monotonic()
-            if live and now >= self._deadline:
+            if live and now >= self.deadline:
                 for peer in live:
-                    self._cut_off(peer)
+                    self.cut_off(peer)
                 continue
-            if self._round(0.0):
+            if loop.serve(0.0):
                 continue
             if not live:
                 return
             idle = now - max(peer.last_data for peer in live)
-            wait = min(self._linger - idle, self._deadline - now)
+            wait = min(self._linger - idle, self.deadline - now)
             if wait <= 0:
                 return
-            self._round(wait)
+            loop.serve(wait)
 
-    def _open_workers(self) -> list[Peer]:
-        return [peer for peer in self._peers.values() if peer is not self._control]
+    def open_workers(self) -> list[Peer]:
+        """Every stream still open but the supervisor's."""
+        control = self._loop.control
+        return [peer for peer in self._loop.peers.values() if peer is not control]
 
     def _ended(self, peer: Peer) -> bool:
         """Whether ``peer`` will write nothing more: only its stream's contents remain."""
-        control = self._control
+        control = self._loop.control
         main = control is not None and (peer.pid, peer.interpreter, peer.host) == (
             control.pid,
             control.interpreter,
@@ -84,22 +110,22 @@ class Stopping:
         )
         return peer.said_bye or peer.exited or main
 
-    def _cut_off(
+    def cut_off(
         self, peer: Peer, unhandled: Sequence[_protocol.Frame | _protocol.LineRun] = ()
     ) -> None:
         """Close a process's stream at stop, counting what it leaves unread: what is still in
         the stream and the ``unhandled`` items already read from it."""
         peer.count_unread(unhandled)
-        self._close(peer, ended="cut off by stop()")
+        self._loop.close(peer, ended="cut off by stop()")
 
-    def _overdue(self, peer: Peer) -> bool:
+    def overdue(self, peer: Peer) -> bool:
         """Between two items of a read: check in with the supervisor if a second has passed
         (slow handlers make long rounds), and say whether stop()'s deadline has passed for
         ``peer``, a process still alive that must be cut off now."""
         now = time.monotonic()
         if now >= self._next_check_in:
             self._check_in()
-        deadline = self._deadline
+        deadline = self.deadline
         return deadline is not None and now >= deadline and not self._ended(peer)
 
     def _check_in(self) -> None:
@@ -107,14 +133,10 @@ class Stopping:
         a stats request is answered), and while draining tell it that records are still
         being handled, so that it keeps waiting rather than declaring the listener stuck."""
         self._next_check_in = time.monotonic() + CHECK_IN
-        control = self._control
-        if control is None or control.sock not in self._peers:  # gone: nobody to serve
+        control = self._loop.control
+        if control is None or control.sock not in self._loop.peers:  # gone: nobody to serve
             return
         if select.select([control.sock], [], [], 0)[0]:
-            self._read(control)
-        if self._deadline is not None and control.sock in self._peers:
+            self._loop.read(control)
+        if self.deadline is not None and control.sock in self._loop.peers:
             control.send_quietly(_protocol.frame(_protocol.KIND_PROGRESS, b""))
-
-    def _begin_stop(self, timeout: float) -> None:
-        if self._deadline is None:
-            self._deadline = time.monotonic() + timeout

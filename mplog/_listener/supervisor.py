@@ -28,7 +28,7 @@ from mplog._lineplan import LinePlan
 from mplog._listener import runner, signals
 from mplog._outputs.destinations import Destination
 from mplog._outputs.router import Router
-from mplog._settings import Address, Network, Shipping, WorkerConfig, to_level
+from mplog._settings import Address, Network, NetworkAccess, Shipping, WorkerConfig, to_level
 from mplog._worker import cork
 from mplog._worker import handler as worker
 from mplog._worker.connection import connect
@@ -326,6 +326,16 @@ class Listener:
         """Where remote senders connect (``listen=``), as bound: ``(host, port)`` with the
         real port; None without ``listen=`` or before start."""
         return self._network_address
+
+    @property
+    def network_access(self) -> NetworkAccess | None:
+        """What a sender on another machine needs to reach this listener (``listen=``): its
+        bound address, the key and whether it must speak TLS; None without ``listen=`` or
+        when the listener is not running."""
+        network, bound = self._network, self._network_address
+        if network is None or network.key is None or bound is None or self._state != "running":
+            return None
+        return NetworkAccess(bound, network.key, tls=network.tls is not None)
 
     @property
     def worker_config(self) -> WorkerConfig:

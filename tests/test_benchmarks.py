@@ -52,7 +52,16 @@ def test_listener_program_variants_verify_and_measure_the_listener(name: str) ->
     if name == "serve-tls" and shutil.which("openssl") is None:
         pytest.skip("the openssl command is not installed")
     trial = run_trial(_variant(name), "fork", WORKERS, RECORDS)
-    assert trial.ok, trial.problems()
+    assert not trial.error and trial.verdict is not None, trial.problems()
+    if name == "socket-cookbook":
+        # The stdlib's SocketHandler drops what it logs while its connection is failing
+        # (and its retry wait runs): under load in CI it lost a worker's 200 records once.
+        # The suite reports such losses; only what arrived must be intact and in order.
+        assert 0 < trial.verdict.found == WORKERS * RECORDS - trial.verdict.lost
+        verdict = trial.verdict
+        assert verdict.corrupt == verdict.reordered == verdict.duplicated == 0, trial.problems()
+    else:
+        assert trial.ok, trial.problems()
     assert trial.listener_cpu_us > 0
 
 

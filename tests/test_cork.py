@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 import threading
+from collections.abc import Iterator
 
 import pytest
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.skipif(not cork.AVAILABLE, reason="no TCP_CORK on this 
 
 
 @pytest.fixture
-def tcp() -> tuple[socket.socket, socket.socket]:
+def tcp() -> Iterator[tuple[socket.socket, socket.socket]]:
     server = socket.create_server(("127.0.0.1", 0))
     sender = socket.create_connection(server.getsockname(), timeout=10)
     receiver, _ = server.accept()
@@ -24,6 +25,15 @@ def tcp() -> tuple[socket.socket, socket.socket]:
     yield sender, receiver
     sender.close()
     receiver.close()
+
+
+@pytest.fixture
+def corked(tcp: tuple[socket.socket, socket.socket]) -> tuple[Corker, socket.socket, socket.socket]:
+    """A corker (no flusher thread yet), its corked sender socket, and the receiving end."""
+    sender, receiver = tcp
+    corker = Corker(lambda: sender)
+    assert corker.cork(sender)
+    return corker, sender, receiver
 
 
 @pytest.fixture
@@ -55,11 +65,9 @@ def test_only_tcp_sockets_are_corked(tcp: tuple[socket.socket, socket.socket]) -
 
 
 def test_the_last_frame_of_a_burst_is_pushed_out_by_the_flusher_thread(
-    tcp: tuple[socket.socket, socket.socket], uncorks: list[str]
+    corked: tuple[Corker, socket.socket, socket.socket], uncorks: list[str]
 ) -> None:
-    sender, receiver = tcp
-    corker = Corker(lambda: sender)
-    corker.cork(sender)
+    corker, sender, receiver = corked
     assert corker.start()
     try:
         sender.sendall(b"lone record")
@@ -73,13 +81,11 @@ def test_the_last_frame_of_a_burst_is_pushed_out_by_the_flusher_thread(
 
 
 def test_a_steady_sender_uncorks_from_its_own_thread(
-    tcp: tuple[socket.socket, socket.socket], uncorks: list[str]
+    corked: tuple[Corker, socket.socket, socket.socket], uncorks: list[str]
 ) -> None:
     """The logging thread flushes when its frame finds one FLUSH_EVERY old: while a process
-    logs without pause, the flusher thread has nothing to do."""
-    sender, _ = tcp
-    corker = Corker(lambda: sender)  # no flusher thread: only the caller can flush
-    corker.cork(sender)
+    logs without pause, the flusher thread has nothing to do (none runs here)."""
+    corker = corked[0]
     corker.written()
     assert uncorks == []
     corker._since -= cork.FLUSH_EVERY  # type: ignore[operator]  # the first frame is old now
@@ -88,12 +94,10 @@ def test_a_steady_sender_uncorks_from_its_own_thread(
 
 
 def test_flush_all_pushes_out_every_stream_of_this_process(
-    tcp: tuple[socket.socket, socket.socket], uncorks: list[str]
+    corked: tuple[Corker, socket.socket, socket.socket], uncorks: list[str]
 ) -> None:
     """What a listener stopping in this process calls first (its own senders' last frames)."""
-    sender, receiver = tcp
-    corker = Corker(lambda: sender)
-    corker.cork(sender)
+    corker, sender, receiver = corked
     sender.sendall(b"last words")
     corker.written()
     cork.flush_all()

@@ -24,6 +24,7 @@ import json
 import logging
 import math
 from collections.abc import Callable
+from json.encoder import encode_basestring
 from typing import Any
 
 from mplog import _exceptions
@@ -41,6 +42,18 @@ _ORIGIN = (
     "pathname",
 )
 _SCALARS = (int, bool, type(None))
+#: The keys before the static and extra fields: an extra of one of the names that are no
+#: record attribute is renamed ``extra_<name>`` (the general way, see ``to_dict``).
+_RENAMED = frozenset({"time", "level", "logger"})
+_FIXED = _RENAMED | {"message", *_ORIGIN}
+#: The fixed fields of a line whose origin numbers are ints, as the stdlib encoder writes
+#: them (``%d`` of an int is its ``repr``; text goes through the encoder's own C quoting).
+_HEAD = (
+    '{"time":"%s","level":%s,"logger":%s,"message":%s,"process":%d,"processName":%s,'
+    '"thread":%d,"threadName":%s,"module":%s,"funcName":%s,"lineno":%d,"pathname":%s'
+)
+_int_repr = int.__repr__
+_float_repr = float.__repr__
 
 Dumps = Callable[[dict[str, Any]], str]
 
@@ -156,9 +169,23 @@ class JsonFormatter(logging.Formatter):
         self._dumps = pick_encoder(encoder)
         self._tz_second = -1
         self._tz: dt.tzinfo = dt.timezone.utc
+        #: The whole second and zone of ``_iso_text`` (the date and time before the
+        #: fraction, and the offset after it).
+        self._iso_key: tuple[int, dt.tzinfo | None] = (-1, None)
+        self._iso_text = ("", "")
+        #: Whether :meth:`plain_line` may write this formatter's lines (not in a subclass
+        #: that shapes them otherwise).
+        kind = type(self)
+        self._plain = kind.to_dict is JsonFormatter.to_dict and (
+            kind.iso_time is JsonFormatter.iso_time
+        )
 
     def format(self, record: logging.LogRecord) -> str:
         """The record as one line of JSON (no newline: the handler adds its terminator)."""
+        if self._plain:
+            line = self.plain_line(record)
+            if line is not None:
+                return line
         payload = self.to_dict(record)
         try:
             return self._dumps(payload)
@@ -188,14 +215,94 @@ class JsonFormatter(logging.Formatter):
 
     def iso_time(self, record: logging.LogRecord) -> str:
         """``record.created`` in ISO 8601 with its UTC offset."""
-        second = int(record.created)
+        created = record.created
+        second = int(created)
         if not self.utc and second != self._tz_second:
             # Looking up the local offset costs more than the rest of the formatting: do it
             # once per second (the offset in effect at that moment, so DST is followed).
             local = dt.datetime.fromtimestamp(second).astimezone()
             self._tz, self._tz_second = local.tzinfo or dt.timezone.utc, second
-        when = dt.datetime.fromtimestamp(record.created, self._tz)
-        return when.isoformat(timespec=self.timespec)
+        if self.timespec != "milliseconds" or type(created) is not float or created < 0:
+            return dt.datetime.fromtimestamp(created, self._tz).isoformat(timespec=self.timespec)
+        # datetime's own arithmetic: the fraction rounded half to even to microseconds
+        # (which may carry into the next second), then cut to milliseconds; the text of the
+        # whole second is made once per second.
+        micros = round((created - second) * 1e6)
+        if micros >= 1_000_000:
+            second, micros = second + 1, micros - 1_000_000
+        key = (second, self._tz)
+        if key != self._iso_key:
+            text = dt.datetime.fromtimestamp(second, self._tz).isoformat(timespec="seconds")
+            self._iso_key, self._iso_text = key, (text[:19], text[19:])
+        before, offset = self._iso_text
+        return f"{before}.{micros // 1000:03d}{offset}"
+
+    def plain_line(self, record: logging.LogRecord) -> str | None:
+        """:meth:`format`'s line, written without building the dict, for a record whose
+        fields are all text, ints, finite floats, booleans or None, with no exception or
+        stack and no field renamed, formatted with the stdlib encoder; None for any other
+        record (:meth:`format` takes the general way, so the line is the same either way)."""
+        if (
+            self._dumps is not _stdlib_dumps
+            or record.exc_info
+            or record.exc_text
+            or record.stack_info
+        ):
+            return None
+        parts = self._plain_head(record)
+        static = self.static
+        try:  # a key that is not text raises TypeError
+            if parts is None or (static and not _plain_fields(parts, static.items(), _FIXED)):
+                return None
+            if not _plain_fields(parts, record.__dict__.items(), static, _RENAMED):
+                return None
+        except TypeError:
+            return None
+        parts.append("}")
+        line = "".join(parts)
+        if not line.isascii():
+            try:
+                line.encode("utf-8")
+            except UnicodeEncodeError:  # a lone surrogate: the general way replaces it
+                return None
+        return line
+
+    def _plain_head(self, record: logging.LogRecord) -> list[str] | None:
+        """The fixed fields' part of :meth:`plain_line`'s line, or None if one is not plain."""
+        attributes = record.__dict__
+        get, quote = attributes.get, encode_basestring
+        process, thread, lineno = get("process"), get("thread"), get("lineno")
+        when, message = self.iso_time(record), render_message(record)
+        if type(process) is int and type(thread) is int and type(lineno) is int:
+            try:  # quote() takes text only (not None)
+                return [
+                    _HEAD
+                    % (
+                        when,
+                        quote(record.levelname),
+                        quote(record.name),
+                        quote(message),
+                        process,
+                        quote(get("processName")),
+                        thread,
+                        quote(get("threadName")),
+                        quote(get("module")),
+                        quote(get("funcName")),
+                        lineno,
+                        quote(get("pathname")),
+                    )
+                ]
+            except TypeError:
+                pass
+        # Some field is None (logging.logThreads = False, a record made by hand) or odd.
+        fixed = [("time", when), ("level", record.levelname), ("logger", record.name)]
+        fixed.append(("message", message))
+        fixed.extend((key, get(key)) for key in _ORIGIN)
+        parts: list[str] = []
+        if not _plain_fields(parts, fixed, ()):
+            return None
+        parts[0] = "{" + parts[0][1:]
+        return parts
 
     def _add_exception(self, record: logging.LogRecord, payload: dict[str, Any]) -> None:
         if record.exc_info and record.exc_info[0] is not None:
@@ -209,3 +316,35 @@ class JsonFormatter(logging.Formatter):
             )
         if record.exc_text:
             payload["exc_text"] = record.exc_text
+
+
+def _plain_fields(
+    parts: list[str], items: Any, taken: Any, renamed: frozenset[str] | None = None
+) -> bool:
+    """Append ``,"key":value`` to ``parts`` for each item, as the stdlib encoder writes it,
+    leaving out the record's own attributes when ``renamed`` is given (the extras); False,
+    with ``parts`` left incomplete, when a value is not plain or a key is in ``taken`` or
+    ``renamed`` (the general way renames or replaces it). TypeError for a key that is not
+    text."""
+    standard = STANDARD_ATTRIBUTES if renamed is not None else ()
+    quote = encode_basestring
+    for key, value in items:
+        if key in standard:
+            continue
+        if key in taken or (renamed is not None and key in renamed):
+            return False
+        kind = type(value)
+        if kind is str:
+            text = quote(value)
+        elif value is None:
+            text = "null"
+        elif kind is int:
+            text = _int_repr(value)
+        elif kind is bool:
+            text = "true" if value else "false"
+        elif kind is float and value - value == 0.0:  # finite (NaN and infinities: null)
+            text = _float_repr(value)
+        else:
+            return False
+        parts.append(f",{quote(key)}:{text}")
+    return True

@@ -157,6 +157,10 @@ class PlanLines:
         if not steps:
             return b""
         if mode <= _JSON:
+            if mode == _JSON and len(steps) == 1:  # JSON lines: the common case, shortest
+                frame = self._plain_json(record, steps[0])
+                if frame is not None:
+                    return frame
             mode = _as_it_is(record, mode, pool)
             if mode <= _JSON and len(steps) == 1:  # the common case, kept short
                 frame = self._single(record, steps[0])
@@ -176,6 +180,21 @@ class PlanLines:
         try:
             data = (self._formatters[fmt].format(record) + terminator).encode(encoding, errors)
         except Exception:
+            return None
+        return _protocol.dest_line_frame(record.levelno, index, data)
+
+    def _plain_json(self, record: logging.LogRecord, step: Step) -> bytes | None:
+        """The frame of ``record``'s JSON line when every field is a plain value and it has
+        no exception (``JsonFormatter.plain_line``: the line is then the same on the wire),
+        checked while the line is written; None otherwise (the general way decides)."""
+        index, _, fmt, terminator, encoding, errors, _ = step
+        stamp(record)  # JSON lines hold every field
+        line = self._formatters[fmt].plain_line(record)  # type: ignore[attr-defined]
+        if line is None:
+            return None
+        try:
+            data = (line + terminator).encode(encoding, errors)
+        except (ValueError, LookupError):  # the listener reports it, as for any line
             return None
         return _protocol.dest_line_frame(record.levelno, index, data)
 

@@ -237,11 +237,14 @@ class JsonFormatter(logging.Formatter):
         before, offset = self._iso_text
         return f"{before}.{micros // 1000:03d}{offset}"
 
-    def plain_line(self, record: logging.LogRecord) -> str | None:
+    def plain_line(self, record: logging.LogRecord, tail: str = "") -> str | None:
         """:meth:`format`'s line, written without building the dict, for a record whose
         fields are all text, ints, finite floats, booleans or None, with no exception or
         stack and no field renamed, formatted with the stdlib encoder; None for any other
-        record (:meth:`format` takes the general way, so the line is the same either way)."""
+        record (:meth:`format` takes the general way, so the line is the same either way).
+
+        ``tail``: fields the record would have last, already written by
+        :meth:`fields_text` (names that neither the record nor ``static`` has)."""
         if (
             self._dumps is not _stdlib_dumps
             or record.exc_info
@@ -254,10 +257,12 @@ class JsonFormatter(logging.Formatter):
         try:  # a key that is not text raises TypeError
             if parts is None or (static and not _plain_fields(parts, static.items(), _FIXED)):
                 return None
-            if not _plain_fields(parts, record.__dict__.items(), static, _RENAMED):
+            taken = _RENAMED.union(static) if static else _RENAMED
+            if not _plain_fields(parts, record.__dict__.items(), taken, STANDARD_ATTRIBUTES):
                 return None
         except TypeError:
             return None
+        parts.append(tail)
         parts.append("}")
         line = "".join(parts)
         if not line.isascii():
@@ -266,6 +271,17 @@ class JsonFormatter(logging.Formatter):
             except UnicodeEncodeError:  # a lone surrogate: the general way replaces it
                 return None
         return line
+
+    def fields_text(self, items: Any) -> str | None:
+        """``items`` (key, value pairs) as :meth:`plain_line` writes them after the record's
+        own fields, or None if one is not plain (or its name is taken)."""
+        parts: list[str] = []
+        try:
+            taken = STANDARD_ATTRIBUTES.union(_FIXED, self.static)
+            plain = _plain_fields(parts, items, taken)
+        except TypeError:
+            return None
+        return "".join(parts) if plain else None
 
     def _plain_head(self, record: logging.LogRecord) -> list[str] | None:
         """The fixed fields' part of :meth:`plain_line`'s line, or None if one is not plain."""
@@ -318,20 +334,16 @@ class JsonFormatter(logging.Formatter):
             payload["exc_text"] = record.exc_text
 
 
-def _plain_fields(
-    parts: list[str], items: Any, taken: Any, renamed: frozenset[str] | None = None
-) -> bool:
-    """Append ``,"key":value`` to ``parts`` for each item, as the stdlib encoder writes it,
-    leaving out the record's own attributes when ``renamed`` is given (the extras); False,
-    with ``parts`` left incomplete, when a value is not plain or a key is in ``taken`` or
-    ``renamed`` (the general way renames or replaces it). TypeError for a key that is not
-    text."""
-    standard = STANDARD_ATTRIBUTES if renamed is not None else ()
+def _plain_fields(parts: list[str], items: Any, taken: Any, skip: Any = ()) -> bool:
+    """Append ``,"key":value`` to ``parts`` for each item whose key is not in ``skip`` (the
+    record's own attributes, for its extras), as the stdlib encoder writes it; False, with
+    ``parts`` left incomplete, when a value is not plain or a key is in ``taken`` (the
+    general way renames or replaces it). TypeError for a key that is not text."""
     quote = encode_basestring
     for key, value in items:
-        if key in standard:
+        if key in skip:
             continue
-        if key in taken or (renamed is not None and key in renamed):
+        if key in taken:
             return False
         kind = type(value)
         if kind is str:

@@ -28,7 +28,7 @@ import time
 from mplog import _protocol
 from mplog._lineplan import DESTS_FIELD, MORE, RECORD, JsonFormat, LinePlan, TextFormat
 from mplog._settings import EXC_FIELD, POOL_FIELDS, STANDARD_ATTRIBUTES
-from mplog._worker.context import stamp, stamp_needed
+from mplog._worker.context import pool_items, stamp, stamp_needed, unstamped_pool
 from mplog._worker.formatting import LineFormatter
 
 TYPE_CHECKING = False  # typing is not imported at run time: every spawned worker loads this
@@ -143,6 +143,8 @@ class PlanLines:
             pool = None if names is None else names & set(POOL_FIELDS)
             direct = names is not None and pool is not None and names <= (_SAME | pool)
             self._direct.append(pool if direct else None)
+        #: Per format: the pool fields' JSON text and the objects it was written from.
+        self._pool_text: list[tuple[Any, Any, str] | None] = [None] * len(plan.formats)
         self._chains: dict[str, tuple[tuple[Step, ...], bool]] = {}
         self._taken: dict[tuple[str, int], _Taken] = {}
 
@@ -188,8 +190,21 @@ class PlanLines:
         no exception (``JsonFormatter.plain_line``: the line is then the same on the wire),
         checked while the line is written; None otherwise (the general way decides)."""
         index, _, fmt, terminator, encoding, errors, _ = step
-        stamp(record)  # JSON lines hold every field
-        line = self._formatters[fmt].plain_line(record)  # type: ignore[attr-defined]
+        formatter: Any = self._formatters[fmt]
+        # JSON lines hold every field. The pool fields' text is the same for every record
+        # of a task: written once, appended to the line rather than stamped and encoded.
+        tail = None
+        pool = unstamped_pool(record)
+        if pool is not None:
+            cached = self._pool_text[fmt]
+            if cached is not None and cached[0] is pool[0] and cached[1] is pool[1]:
+                tail = cached[2]
+            else:
+                tail = formatter.fields_text(pool_items(*pool))
+                self._pool_text[fmt] = None if tail is None else (*pool, tail)
+        if tail is None:
+            stamp(record)
+        line = formatter.plain_line(record, tail or "")
         if line is None:
             return None
         try:

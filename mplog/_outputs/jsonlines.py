@@ -46,12 +46,6 @@ _SCALARS = (int, bool, type(None))
 #: record attribute is renamed ``extra_<name>`` (the general way, see ``to_dict``).
 _RENAMED = frozenset({"time", "level", "logger"})
 _FIXED = _RENAMED | {"message", *_ORIGIN}
-#: The fixed fields of a line whose origin numbers are ints, as the stdlib encoder writes
-#: them (``%d`` of an int is its ``repr``; text goes through the encoder's own C quoting).
-_HEAD = (
-    '{"time":"%s","level":%s,"logger":%s,"message":%s,"process":%d,"processName":%s,'
-    '"thread":%d,"threadName":%s,"module":%s,"funcName":%s,"lineno":%d,"pathname":%s'
-)
 _int_repr = int.__repr__
 _float_repr = float.__repr__
 
@@ -252,19 +246,22 @@ class JsonFormatter(logging.Formatter):
             or record.stack_info
         ):
             return None
-        parts = self._plain_head(record)
+        head = self._plain_head(record)
         static = self.static
         try:  # a key that is not text raises TypeError
-            if parts is None or (static and not _plain_fields(parts, static.items(), _FIXED)):
-                return None
-            taken = _RENAMED.union(static) if static else _RENAMED
-            if not _plain_fields(parts, record.__dict__.items(), taken, STANDARD_ATTRIBUTES):
-                return None
+            if static:
+                fixed = _fields_text(static.items(), _FIXED)
+                extras = _fields_text(
+                    record.__dict__.items(), _RENAMED.union(static), STANDARD_ATTRIBUTES
+                )
+                extras = None if fixed is None or extras is None else fixed + extras
+            else:
+                extras = _fields_text(record.__dict__.items(), _RENAMED, STANDARD_ATTRIBUTES)
         except TypeError:
             return None
-        parts.append(tail)
-        parts.append("}")
-        line = "".join(parts)
+        if head is None or extras is None:
+            return None
+        line = f"{head}{extras}{tail}}}"
         if not line.isascii():
             try:
                 line.encode("utf-8")
@@ -275,50 +272,38 @@ class JsonFormatter(logging.Formatter):
     def fields_text(self, items: Any) -> str | None:
         """``items`` (key, value pairs) as :meth:`plain_line` writes them after the record's
         own fields, or None if one is not plain (or its name is taken)."""
-        parts: list[str] = []
         try:
-            taken = STANDARD_ATTRIBUTES.union(_FIXED, self.static)
-            plain = _plain_fields(parts, items, taken)
+            return _fields_text(items, STANDARD_ATTRIBUTES.union(_FIXED, self.static))
         except TypeError:
             return None
-        return "".join(parts) if plain else None
 
-    def _plain_head(self, record: logging.LogRecord) -> list[str] | None:
+    def _plain_head(self, record: logging.LogRecord) -> str | None:
         """The fixed fields' part of :meth:`plain_line`'s line, or None if one is not plain."""
         attributes = record.__dict__
         get, quote = attributes.get, encode_basestring
         process, thread, lineno = get("process"), get("thread"), get("lineno")
         when, message = self.iso_time(record), render_message(record)
         if type(process) is int and type(thread) is int and type(lineno) is int:
-            try:  # quote() takes text only (not None)
-                return [
-                    _HEAD
-                    % (
-                        when,
-                        quote(record.levelname),
-                        quote(record.name),
-                        quote(message),
-                        process,
-                        quote(get("processName")),
-                        thread,
-                        quote(get("threadName")),
-                        quote(get("module")),
-                        quote(get("funcName")),
-                        lineno,
-                        quote(get("pathname")),
-                    )
-                ]
+            try:  # quote() takes text only (not None); an exact int's text is its repr
+                return (
+                    f'{{"time":"{when}","level":{quote(record.levelname)},'
+                    f'"logger":{quote(record.name)},"message":{quote(message)},'
+                    f'"process":{process},"processName":{quote(get("processName"))},'
+                    f'"thread":{thread},"threadName":{quote(get("threadName"))},'
+                    f'"module":{quote(get("module"))},"funcName":{quote(get("funcName"))},'
+                    f'"lineno":{lineno},"pathname":{quote(get("pathname"))}'
+                )
             except TypeError:
                 pass
         # Some field is None (logging.logThreads = False, a record made by hand) or odd.
         fixed = [("time", when), ("level", record.levelname), ("logger", record.name)]
         fixed.append(("message", message))
         fixed.extend((key, get(key)) for key in _ORIGIN)
-        parts: list[str] = []
-        if not _plain_fields(parts, fixed, ()):
+        try:
+            text = _fields_text(fixed, ())
+        except TypeError:
             return None
-        parts[0] = "{" + parts[0][1:]
-        return parts
+        return None if text is None else "{" + text[1:]
 
     def _add_exception(self, record: logging.LogRecord, payload: dict[str, Any]) -> None:
         if record.exc_info and record.exc_info[0] is not None:
@@ -334,17 +319,18 @@ class JsonFormatter(logging.Formatter):
             payload["exc_text"] = record.exc_text
 
 
-def _plain_fields(parts: list[str], items: Any, taken: Any, skip: Any = ()) -> bool:
-    """Append ``,"key":value`` to ``parts`` for each item whose key is not in ``skip`` (the
-    record's own attributes, for its extras), as the stdlib encoder writes it; False, with
-    ``parts`` left incomplete, when a value is not plain or a key is in ``taken`` (the
-    general way renames or replaces it). TypeError for a key that is not text."""
+def _fields_text(items: Any, taken: Any, skip: Any = ()) -> str | None:
+    """``,"key":value`` for each item whose key is not in ``skip`` (the record's own
+    attributes, for its extras), as the stdlib encoder writes it; None when a value is not
+    plain or a key is in ``taken`` (the general way renames or replaces it). TypeError for
+    a key that is not text."""
+    parts = []
     quote = encode_basestring
     for key, value in items:
         if key in skip:
             continue
         if key in taken:
-            return False
+            return None
         kind = type(value)
         if kind is str:
             text = quote(value)
@@ -357,6 +343,6 @@ def _plain_fields(parts: list[str], items: Any, taken: Any, skip: Any = ()) -> b
         elif kind is float and value - value == 0.0:  # finite (NaN and infinities: null)
             text = _float_repr(value)
         else:
-            return False
+            return None
         parts.append(f",{quote(key)}:{text}")
-    return True
+    return "".join(parts)

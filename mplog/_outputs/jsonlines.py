@@ -46,6 +46,8 @@ _SCALARS = (int, bool, type(None))
 #: record attribute is renamed ``extra_<name>`` (the general way, see ``to_dict``).
 _RENAMED = frozenset({"time", "level", "logger"})
 _FIXED = _RENAMED | {"message", *_ORIGIN}
+#: The stdlib encoder's own quoting of text (C); TypeError for anything but text.
+_quote: Callable[[Any], str] = encode_basestring
 _int_repr = int.__repr__
 _float_repr = float.__repr__
 
@@ -279,8 +281,8 @@ class JsonFormatter(logging.Formatter):
 
     def _plain_head(self, record: logging.LogRecord) -> str | None:
         """The fixed fields' part of :meth:`plain_line`'s line, or None if one is not plain."""
-        attributes = record.__dict__
-        get, quote = attributes.get, encode_basestring
+        attributes: dict[str, Any] = record.__dict__
+        get, quote = attributes.get, _quote
         process, thread, lineno = get("process"), get("thread"), get("lineno")
         when, message = self.iso_time(record), render_message(record)
         if type(process) is int and type(thread) is int and type(lineno) is int:
@@ -296,7 +298,8 @@ class JsonFormatter(logging.Formatter):
             except TypeError:
                 pass
         # Some field is None (logging.logThreads = False, a record made by hand) or odd.
-        fixed = [("time", when), ("level", record.levelname), ("logger", record.name)]
+        fixed: list[tuple[str, Any]] = [("time", when), ("level", record.levelname)]
+        fixed.append(("logger", record.name))
         fixed.append(("message", message))
         fixed.extend((key, get(key)) for key in _ORIGIN)
         try:
@@ -325,7 +328,7 @@ def _fields_text(items: Any, taken: Any, skip: Any = ()) -> str | None:
     plain or a key is in ``taken`` (the general way renames or replaces it). TypeError for
     a key that is not text."""
     parts = []
-    quote = encode_basestring
+    quote = _quote
     for key, value in items:
         if key in skip:
             continue

@@ -46,6 +46,8 @@ _SCALARS = (int, bool, type(None))
 #: record attribute is renamed ``extra_<name>`` (the general way, see ``to_dict``).
 _RENAMED = frozenset({"time", "level", "logger"})
 _FIXED = _RENAMED | {"message", *_ORIGIN}
+#: The attributes ``LogRecord()`` sets (all standard: a record with just these has no extras).
+_RECORD_KEYS = STANDARD_ATTRIBUTES & logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys()
 #: The stdlib encoder's own quoting of text (C); TypeError for anything but text.
 _quote: Callable[[Any], str] = encode_basestring
 _int_repr = int.__repr__
@@ -249,16 +251,18 @@ class JsonFormatter(logging.Formatter):
         ):
             return None
         head = self._plain_head(record)
-        static = self.static
+        static, attributes = self.static, record.__dict__
         try:  # a key that is not text raises TypeError
             if static:
                 fixed = _fields_text(static.items(), _FIXED)
                 extras = _fields_text(
-                    record.__dict__.items(), _RENAMED.union(static), STANDARD_ATTRIBUTES
+                    attributes.items(), _RENAMED.union(static), STANDARD_ATTRIBUTES
                 )
                 extras = None if fixed is None or extras is None else fixed + extras
+            elif len(attributes) == len(_RECORD_KEYS) and attributes.keys() == _RECORD_KEYS:
+                extras = ""  # only what LogRecord() sets: no extras (a set test, in C)
             else:
-                extras = _fields_text(record.__dict__.items(), _RENAMED, STANDARD_ATTRIBUTES)
+                extras = _fields_text(attributes.items(), _RENAMED, STANDARD_ATTRIBUTES)
         except TypeError:
             return None
         if head is None or extras is None:

@@ -47,7 +47,9 @@ _SCALARS = (int, bool, type(None))
 _RENAMED = frozenset({"time", "level", "logger"})
 _FIXED = _RENAMED | {"message", *_ORIGIN}
 #: The attributes ``LogRecord()`` sets (all standard: a record with just these has no extras).
-_RECORD_KEYS = STANDARD_ATTRIBUTES & logging.LogRecord("", 0, "", 0, "", (), None).__dict__.keys()
+_RECORD_KEYS = STANDARD_ATTRIBUTES.intersection(
+    logging.LogRecord("", 0, "", 0, "", (), None).__dict__
+)
 #: The stdlib encoder's own quoting of text (C); TypeError for anything but text.
 _quote: Callable[[Any], str] = encode_basestring
 _int_repr = int.__repr__

@@ -11,7 +11,10 @@ The line is formatted from the record *as the listener would receive it* (the fi
 its traceback text), so it is byte for byte the line the record path writes. A text format
 that names only attributes whose value is the same either way (every standard one but
 ``msg``, ``args``, ``exc_info`` and ``exc_text``; pool fields holding plain values) formats
-the record as it is, as the single-format line path does, which saves rebuilding it. What the plan
+the record as it is, as the single-format line path does, which saves rebuilding it. So
+does a JSON line whose fields are all plain values (``JsonFormatter.plain_line``, which checks
+that while it writes the line); its pool fields (worker index, task, host) are then not stamped
+on the record but appended as text written once per task. What the plan
 says a process cannot reproduce (a custom handler or formatter, filters), and a line whose
 formatting or encoding fails (the listener then reports the error as it always did), goes
 to the listener as a record frame naming the handlers it is for.

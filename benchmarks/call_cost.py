@@ -6,11 +6,12 @@ The whole call is timed (``logger.info`` with the suite's message and arguments)
 is not counted. Rounds of the two kinds alternate, so that a slow spell of a shared machine
 hits both; the medians over the rounds are printed, and their ratio. The baseline's
 records get the same fields as mplog's (a filter sets the pool fields, as in the suite's
-``separate-files-json``). To compare with another version of mplog, put it first on
-``PYTHONPATH``::
+``separate-files-json``). To compare with another version of mplog, run it from that
+checkout's directory (with ``benchmarks`` there): ``python -m`` puts the current directory
+first on ``sys.path``, ahead of an editable install::
 
     python -m benchmarks.call_cost [--calls 10000] [--rounds 9] [--format json|text]
-    PYTHONPATH=/path/to/old/checkout:. python -m benchmarks.call_cost
+    cd /path/to/old/checkout && python -m benchmarks.call_cost
 """
 
 from __future__ import annotations
@@ -48,8 +49,9 @@ def _own_file(path: str, json: bool) -> logging.Logger:
     return log
 
 
-def measure(json: bool, calls: int, rounds: int) -> tuple[float, float]:
-    """(mplog µs/call, FileHandler µs/call), medians over ``rounds``."""
+def measure(json: bool, calls: int, rounds: int) -> tuple[float, float, bool]:
+    """(mplog µs/call, FileHandler µs/call), medians over ``rounds``, and whether mplog's
+    file holds every call's record."""
     with tempfile.TemporaryDirectory(prefix="mplog-cost-") as tmp:
         own = _own_file(os.path.join(tmp, "own.log"), json)
         options = {"json": True} if json else {"fmt": FORMAT}
@@ -62,11 +64,15 @@ def measure(json: bool, calls: int, rounds: int) -> tuple[float, float]:
                 costs["file"].append(_loop(own, calls))
                 costs["mplog"].append(_loop(ours, calls))
                 time.sleep(0.05)  # let the listener drain between rounds
-            logging.getLogger().handlers[0].close()  # say goodbye before the listener stops
+            for handler in logging.getLogger().handlers:  # goodbye before the listener stops
+                handler.close()
         for handler in list(own.handlers):
             own.removeHandler(handler)
             handler.close()
-    return statistics.median(costs["mplog"]), statistics.median(costs["file"])
+        with open(path, encoding="utf-8") as file:
+            found = sum("bench.worker" in line for line in file)
+    medians = statistics.median(costs["mplog"]), statistics.median(costs["file"])
+    return (*medians, found == rounds * calls)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -76,11 +82,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=9)
     parser.add_argument("--format", choices=("json", "text"), default="json")
     args = parser.parse_args(argv)
-    ours, own = measure(args.format == "json", args.calls, args.rounds)
+    ours, own, complete = measure(args.format == "json", args.calls, args.rounds)
     print(
         f"{args.format}: mplog {ours:.2f} µs/call, FileHandler {own:.2f} µs/call, "
         f"ratio {ours / own:.2f}x (thread CPU, median of {args.rounds} rounds of "
         f"{args.calls:,} calls; {mplog.__file__})"
+        + ("" if complete else "; mplog's file MISSED records")
     )
 
 

@@ -357,6 +357,9 @@ def test_a_subclass_shaping_lines_otherwise_is_not_written_the_plain_way() -> No
             return {**super().to_dict(record), "tag": 1}
 
     assert strict_loads(Tagged(encoder="json").format(make_record("x")))["tag"] == 1
+    assert JsonFormatter(encoder="json").writes_plain and not Tagged(encoder="json").writes_plain
+    if "orjson" in ENCODERS:  # orjson writes its own way: the dict, always
+        assert not JsonFormatter(encoder="orjson").writes_plain
 
 
 @pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata"])

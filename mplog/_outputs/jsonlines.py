@@ -244,6 +244,12 @@ class JsonFormatter(logging.Formatter):
         before, offset = self._iso_text
         return f"{before}.{micros // 1000:03d}{offset}"
 
+    @property
+    def writes_plain(self) -> bool:
+        """Whether :meth:`plain_line` can write this formatter's lines (the stdlib encoder,
+        and not a subclass that shapes them otherwise)."""
+        return self._plain and self._dumps is _stdlib_dumps
+
     def plain_line(self, record: logging.LogRecord, tail: str = "") -> str | None:
         """:meth:`format`'s line, written without building the dict, for a record whose
         fields are all text, ints, finite floats, booleans or None, with no exception or

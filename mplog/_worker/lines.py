@@ -146,6 +146,8 @@ class PlanLines:
             pool = None if names is None else names & set(POOL_FIELDS)
             direct = names is not None and pool is not None and names <= (_SAME | pool)
             self._direct.append(pool if direct else None)
+        #: Per format: whether it writes JSON lines of plain records itself (``plain_line``).
+        self._plain = [getattr(f, "writes_plain", False) for f in self._formatters]
         #: Per format: the pool fields' JSON text and the objects it was written from.
         self._pool_text: list[tuple[Any, Any, str] | None] = [None] * len(plan.formats)
         self._chains: dict[str, tuple[tuple[Step, ...], bool]] = {}
@@ -162,7 +164,7 @@ class PlanLines:
         if not steps:
             return b""
         if mode <= _JSON:
-            if mode == _JSON and len(steps) == 1:  # JSON lines: the common case, shortest
+            if mode == _JSON and len(steps) == 1 and self._plain[steps[0][2]]:  # the shortest
                 frame = self._plain_json(record, steps[0])
                 if frame is not None:
                     return frame

@@ -395,3 +395,18 @@ def test_iso_time_is_datetimes_to_the_rounding(zone: str, monkeypatch: pytest.Mo
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_a_bare_records_line_with_fields_added_is_the_stamped_records(encoder: str) -> None:
+    """``bare_line`` (what workers write with an encoder ``plain_line`` leaves to the dict):
+    a record with no extras, fields added last, is the line of the record carrying them;
+    any other record is left to ``format``."""
+    formatter = JsonFormatter(encoder=encoder, static={"svc": "s"})
+    items = [("worker_index", 3), ("task_id", None), ("task_name", "t ü"), ("hostname", "h")]
+    bare, stamped = make_record("n=%d", (5,)), make_record("n=%d", (5,), **dict(items))
+    stamped.created = bare.created
+    assert formatter.bare_line(bare, items) == formatter.format(stamped)
+    assert formatter.bare_line(stamped, items) is None  # it has extras: not bare
+    assert formatter.bare_line(make_record("x", stack_info="Stack:\n  here"), items) is None
+    assert formatter.bare_line(make_record("lone \udc80"), items) is None  # the general way

@@ -212,9 +212,10 @@ class JsonFormatter(logging.Formatter):
         for key in _ORIGIN:
             payload[key] = attributes.get(key)
         payload.update(self.static)
-        for key, value in attributes.items():
-            if key not in STANDARD_ATTRIBUTES:
-                payload[f"extra_{key}" if key in payload else key] = value
+        if len(attributes) != len(_RECORD_KEYS) or attributes.keys() != _RECORD_KEYS:
+            for key, value in attributes.items():  # the extras (none in a bare record)
+                if key not in STANDARD_ATTRIBUTES:
+                    payload[f"extra_{key}" if key in payload else key] = value
         self._add_exception(record, payload)
         if record.stack_info:
             payload["stack_info"] = record.stack_info
@@ -289,6 +290,28 @@ class JsonFormatter(logging.Formatter):
             except UnicodeEncodeError:  # a lone surrogate: the general way replaces it
                 return None
         return line
+
+    def bare_line(self, record: logging.LogRecord, items: list[tuple[str, Any]]) -> str | None:
+        """:meth:`format`'s line for ``record`` with ``items`` set on it last, for a record
+        with only the attributes ``LogRecord()`` sets, no exception and no stack, whose line
+        the encoder writes at the first try (``items``: names neither the record nor
+        ``static`` has, plain values, as :meth:`fields_text` checks); None otherwise. For
+        the encoders :meth:`plain_line` leaves to the dict (orjson)."""
+        attributes = record.__dict__
+        if (
+            len(attributes) != len(_RECORD_KEYS)
+            or attributes.keys() != _RECORD_KEYS
+            or record.exc_info
+            or record.exc_text
+            or record.stack_info
+        ):
+            return None
+        payload = self.to_dict(record)
+        payload.update(items)
+        try:
+            return self._dumps(payload)
+        except (TypeError, ValueError, OverflowError, RecursionError):
+            return None  # the general way makes the record plain first
 
     def fields_text(self, items: Any) -> str | None:
         """``items`` (key, value pairs) as :meth:`plain_line` writes them after the record's

@@ -146,10 +146,11 @@ class PlanLines:
             pool = None if names is None else names & set(POOL_FIELDS)
             direct = names is not None and pool is not None and names <= (_SAME | pool)
             self._direct.append(pool if direct else None)
-        #: Per format: whether it writes JSON lines of plain records itself (``plain_line``).
+        #: Per format: whether it writes JSON lines of plain records itself (``plain_line``);
+        #: a JSON format that does not (orjson) writes those of bare records (``bare_line``).
         self._plain = [getattr(f, "writes_plain", False) for f in self._formatters]
         #: Per format: the pool fields' JSON text and the objects it was written from.
-        self._pool_text: list[tuple[Any, Any, str] | None] = [None] * len(plan.formats)
+        self._pool_text: list[tuple[Any, Any, Any] | None] = [None] * len(plan.formats)
         self._chains: dict[str, tuple[tuple[Step, ...], bool]] = {}
         self._taken: dict[tuple[str, int], _Taken] = {}
 
@@ -164,7 +165,7 @@ class PlanLines:
         if not steps:
             return b""
         if mode <= _JSON:
-            if mode == _JSON and len(steps) == 1 and self._plain[steps[0][2]]:  # the shortest
+            if mode == _JSON and len(steps) == 1:  # JSON lines: the common case, shortest
                 frame = self._plain_json(record, steps[0])
                 if frame is not None:
                     return frame
@@ -193,7 +194,8 @@ class PlanLines:
     def _plain_json(self, record: logging.LogRecord, step: Step) -> bytes | None:
         """The frame of ``record``'s JSON line when every field is a plain value and it has
         no exception (``JsonFormatter.plain_line``: the line is then the same on the wire),
-        checked while the line is written; None otherwise (the general way decides)."""
+        checked while the line is written; None otherwise (the general way decides). With
+        orjson, the same for a record with no extras (``JsonFormatter.bare_line``)."""
         index, _, fmt, terminator, encoding, errors, _ = step
         formatter: Any = self._formatters[fmt]
         # JSON lines hold every field. The pool fields' text is the same for every record
@@ -205,11 +207,16 @@ class PlanLines:
             if cached is not None and cached[0] is pool[0] and cached[1] is pool[1]:
                 tail = cached[2]
             else:
-                tail = formatter.fields_text(pool_items(*pool))
+                items = pool_items(*pool)
+                text = formatter.fields_text(items)  # None: not plain, or a name taken
+                tail = None if text is None else (text, items)
                 self._pool_text[fmt] = None if tail is None else (*pool, tail)
         if tail is None:
             stamp(record)
-        line = formatter.plain_line(record, tail or "")
+        if self._plain[fmt]:
+            line = formatter.plain_line(record, "" if tail is None else tail[0])
+        else:
+            line = None if tail is None else formatter.bare_line(record, tail[1])
         if line is None:
             return None
         try:

@@ -85,7 +85,11 @@ def _records(count: int) -> list[logging.LogRecord]:
     text = payload(1)
     log = logging.getLogger(LOGGER_NAME)
     args = [(1, step, step / 8, text) for step in range(count)]
-    return [log.makeRecord(LOGGER_NAME, logging.INFO, __file__, 1, MESSAGE, a, None) for a in args]
+    # As a logging call makes them: with the calling function's name (not None).
+    return [
+        log.makeRecord(LOGGER_NAME, logging.INFO, __file__, 1, MESSAGE, a, None, "_records")
+        for a in args
+    ]
 
 
 def _cpu(work: Callable[[], object]) -> float:

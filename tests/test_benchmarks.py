@@ -8,6 +8,7 @@ installed are skipped.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import shutil
 import threading
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import cli, listener_cpu, report, startup, startup_rows, targets
+from benchmarks import call_cost, cli, listener_cpu, report, startup, startup_rows, targets
 from benchmarks.harness import Trial, Variant, run_trial
 from benchmarks.memory import PeakTreeMemory
 from benchmarks.suite import Plan, run_suite
@@ -251,3 +252,15 @@ def test_listener_cpu_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(rows) == 1 + 2 * len(listener_cpu.DESTINATIONS)
     worker, listener = listener_cpu.measure("json", False, 300)
     assert worker > 0 and listener > 0
+
+
+@pytest.mark.parametrize("fmt", ["json", "text"])
+def test_call_cost_measures_both_kinds(fmt: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m benchmarks.call_cost`` times whole logging calls of mplog and of a
+    FileHandler with the same formatter; every mplog call's record reaches its file."""
+    call_cost.main(["--calls", "200", "--rounds", "1", "--format", fmt])
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{fmt}: mplog ") and " ratio " in line and "MISSED" not in line
+    ours, own, complete = call_cost.measure(fmt == "json", 200, 2)
+    assert ours > 0 and own > 0 and complete
+    assert not logging.getLogger("bench.own").handlers

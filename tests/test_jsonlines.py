@@ -3,12 +3,15 @@ process, with extras, context fields and exceptions as structure."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 import math
 import os
+import random
 import sys
 import threading
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -17,6 +20,7 @@ import pytest
 
 import mplog
 from mplog import _exceptions, _protocol
+from mplog._outputs import jsonlines
 from mplog.handlers import JsonFormatter
 from tests._helpers import shutdown_executor
 
@@ -262,3 +266,147 @@ def test_json_and_the_wire_cut_nesting_at_the_same_depth() -> None:
     shipped = _protocol.plain(deep)
     written = strict_loads(JsonFormatter().format(make_record(nested=deep)))["nested"]
     assert depth_of(shipped) == depth_of(written) == _protocol.MAX_DEPTH
+
+
+def _general_line(formatter: JsonFormatter, record: logging.LogRecord) -> str:
+    """The line the general way (a dict, then the encoder) writes for ``record``."""
+    payload = formatter.to_dict(record)
+    try:
+        return formatter._dumps(payload)
+    except (TypeError, ValueError, OverflowError, RecursionError):
+        return jsonlines._stdlib_dumps(
+            {jsonlines._key(k): jsonlines.make_plain(v) for k, v in payload.items()}
+        )
+
+
+#: Values of every kind the plain line writes itself, and of kinds it leaves to the dict.
+_VALUES: list[Any] = [
+    "a",
+    "zoë ✓ 日本",
+    "lone \ud800",
+    'q"\\\n\x01\x7f\u2028',
+    1,
+    -5,
+    2**70,
+    1.5,
+    1e16,
+    1e-7,
+    -0.0,
+    math.nan,
+    math.inf,
+    True,
+    False,
+    None,
+    b"by",
+    [1, "x"],
+    {"a": 1},
+    object(),
+    logging.INFO,
+]
+
+
+def _random_record(rng: random.Random) -> logging.LogRecord:
+    msg = rng.choice(["m %s", "plain", "%d", "ü %r"])
+    func = rng.choice(["fn", None])
+    record = logging.LogRecord("app.x", 20, "/p/a.py", 3, msg, (rng.choice(_VALUES),), None, func)
+    base = float(int(time.time()))
+    record.created = rng.choice(
+        [base + rng.uniform(-1e8, 1e8), base + 0.9999996, base + 0.0005, rng.uniform(0, 1e9), 0.0]
+    )
+    if rng.random() < 0.1:
+        record.process = rng.choice(_VALUES)
+    if rng.random() < 0.1:
+        record.threadName = rng.choice(_VALUES)
+    names = ["a", "time", "level", "svc", "extra_time", "x\ud800", "ü", "n", 'q"k', "hostname"]
+    for name in rng.sample(names, rng.randint(0, 4)):
+        record.__dict__[name] = rng.choice(_VALUES)
+    return record
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{}, {"utc": True, "static": {"svc": "s", "n": 1}}, {"static": {"level": "x"}}],
+    ids=["default", "static", "static-shadowing"],
+)
+def test_the_plain_line_is_the_general_ways(options: dict[str, Any]) -> None:
+    """For records of every shape (odd values, shadowing names, lone surrogates, NaN, ints
+    beyond 64 bits, None where text is due), ``format`` writes the same line whether it
+    takes the plain way or the dict; the plain way is taken for most of them."""
+    formatter = JsonFormatter(encoder="json", **options)
+    rng = random.Random(14)
+    plain = 0
+    for _ in range(3000):
+        record = _random_record(rng)
+        line = formatter.plain_line(record)
+        plain += line is not None
+        general = _general_line(formatter, record)
+        assert formatter.format(record) == general
+        assert line is None or line == general
+    assert plain > 600 if not options.get("static", {}).get("level") else plain == 0
+
+
+def test_the_plain_line_leaves_exceptions_and_stacks_to_the_dict() -> None:
+    record = make_record("x", stack_info="Stack (most recent call last):\n  here")
+    assert JsonFormatter(encoder="json").plain_line(record) is None
+    assert "stack_info" in strict_loads(JsonFormatter(encoder="json").format(record))
+
+
+def test_a_subclass_shaping_lines_otherwise_is_not_written_the_plain_way() -> None:
+    class Tagged(JsonFormatter):
+        def to_dict(self, record: logging.LogRecord) -> dict[str, Any]:
+            return {**super().to_dict(record), "tag": 1}
+
+    assert strict_loads(Tagged(encoder="json").format(make_record("x")))["tag"] == 1
+    assert JsonFormatter(encoder="json").writes_plain and not Tagged(encoder="json").writes_plain
+    if "orjson" in ENCODERS:  # orjson writes its own way: the dict, always
+        assert not JsonFormatter(encoder="orjson").writes_plain
+
+
+@pytest.mark.parametrize("zone", ["UTC", "America/New_York", "Asia/Kolkata"])
+def test_iso_time_is_datetimes_to_the_rounding(zone: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The time text made once a second is datetime's, fractions rounded half to even to
+    microseconds (carrying into the next second) and cut to milliseconds, in local time
+    across a DST change too."""
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        rng = random.Random(7)
+        dst_change = 1710054000.0  # 2024-03-10 07:00 UTC: New York moves to daylight time
+        whole = [int(rng.uniform(0, 2e9)) for _ in range(300)] + [
+            int(dst_change) + s for s in range(-3, 3)
+        ]
+        fractions = [0.0, 0.0005, 0.0004999, 0.9995, 0.9999994, 0.9999995, 0.9999996, 0.5]
+        created = [w + f for w in whole for f in fractions] + [
+            rng.uniform(0, 2e9) for _ in range(2000)
+        ]
+        for utc in (False, True):
+            formatter = JsonFormatter(utc=utc)
+            for value in created:
+                record = make_record(created=value)
+                zone_info = (
+                    dt.timezone.utc
+                    if utc
+                    else dt.datetime.fromtimestamp(int(value)).astimezone().tzinfo
+                )
+                want = dt.datetime.fromtimestamp(value, zone_info).isoformat(
+                    timespec="milliseconds"
+                )
+                assert formatter.iso_time(record) == want, value
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
+
+
+@pytest.mark.parametrize("encoder", ENCODERS)
+def test_a_bare_records_line_with_fields_added_is_the_stamped_records(encoder: str) -> None:
+    """``bare_line`` (what workers write with an encoder ``plain_line`` leaves to the dict):
+    a record with no extras, fields added last, is the line of the record carrying them;
+    any other record is left to ``format``."""
+    formatter = JsonFormatter(encoder=encoder, static={"svc": "s"})
+    items = [("worker_index", 3), ("task_id", None), ("task_name", "t ü"), ("hostname", "h")]
+    bare, stamped = make_record("n=%d", (5,)), make_record("n=%d", (5,), **dict(items))
+    stamped.created = bare.created
+    assert formatter.bare_line(bare, items) == formatter.format(stamped)
+    assert formatter.bare_line(stamped, items) is None  # it has extras: not bare
+    assert formatter.bare_line(make_record("x", stack_info="Stack:\n  here"), items) is None
+    assert formatter.bare_line(make_record("lone \udc80"), items) is None  # the general way

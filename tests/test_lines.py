@@ -16,7 +16,11 @@ from typing import Any
 import pytest
 
 import mplog
+from mplog import _protocol
+from mplog._lineplan import JsonFormat, LinePlan, Output, Route
 from mplog._outputs.plan import RECORD_PATH_ENV
+from mplog._worker import context
+from mplog._worker.lines import PlanLines, make_formatter
 from tests import _corpus
 
 PARTS = 3
@@ -179,3 +183,58 @@ def test_every_process_over_tcp_routes_the_same(
         _run(tmp_path / path, _handlers, "forkserver", address=("127.0.0.1", 0))
     expected, got = _contents(tmp_path / "records"), _contents(tmp_path / "lines")
     assert got == expected and all(data for _, data in got)
+
+
+def _logged_json(lines: PlanLines, log: logging.Logger, **extra: Any) -> tuple[bytes, bytes]:
+    """(the line ``lines`` ships for one record, the line the record path writes for it)."""
+    record = log.makeRecord(log.name, logging.INFO, "/a/b.py", 7, "n=%d", (1,), None, "f", extra)
+    shipped = logging.makeLogRecord(dict(record.__dict__))  # as the record path gets it
+    frame = lines.frames(record)
+    context.stamp(shipped)
+    rebuilt = _protocol.make_record(_protocol.wire_fields(shipped))
+    expected = (make_formatter(lines.plan.formats[0]).format(rebuilt) + "\n").encode()
+    assert _protocol.HEADER.unpack_from(frame)[1] == _protocol.KIND_DEST_LINE
+    return frame[_protocol.LINE_HEADER_SIZE + _protocol.DEST_SIZE :], expected
+
+
+@pytest.mark.parametrize("encoder", ["json", "auto"])  # auto: orjson, when installed
+@pytest.mark.parametrize("static", [(), (("svc", "s"),), (("hostname", "h"),)])
+def test_json_lines_hold_the_fields_the_record_path_stamps(static: Any, encoder: str) -> None:
+    """The pool fields' text a process writes once per task (not stamped per record) is
+    what the record path's stamped record gives: inside and outside a task, with a worker
+    index, with ``context()`` fields, an engine's provider, ``extra=`` of a pool field's
+    name (plain or not), and a ``static`` field of such a name."""
+    spec = JsonFormat(utc=True, encoder=encoder, static=static)
+    lines = PlanLines(LinePlan((spec,), (Output(0),), Route((0,))))
+    log = logging.getLogger("json.fields")
+    saved = context._worker_index
+    cases: list[tuple[bytes, bytes]] = []
+    try:
+        cases.append(_logged_json(lines, log))
+        context.set_worker_index(3)
+        with context.running_task(11, "job-11"):
+            cases += [_logged_json(lines, log), _logged_json(lines, log, k="v")]
+            cases.append(_logged_json(lines, log, task_id="mine"))
+            cases.append(_logged_json(lines, log, hostname=object()))
+            with mplog.context(request_id="r-1"):
+                cases.append(_logged_json(lines, log))
+        with context.running_task(12, "job-12"):  # another task: its own text
+            cases.append(_logged_json(lines, log))
+        context.add_provider(_provider)
+        try:
+            cases.append(_logged_json(lines, log))
+        finally:
+            context.remove_provider(_provider)
+        cases.append(_logged_json(lines, log))
+    finally:
+        context.set_worker_index(saved)
+    for got, want in cases:
+        assert got == want
+    if encoder == "json" and not static:  # written once per task, not stamped
+        assert lines._pool_text[0] is not None
+    assert b'"worker_index":3,"task_id":12,"task_name":"job-12"' in cases[-3][0]
+    assert b'"engine":"e-1"' in cases[-2][0]
+
+
+def _provider() -> dict[str, Any]:
+    return {"engine": "e-1"}

@@ -96,6 +96,34 @@ def stamp_needed(format_names_pool_fields: bool) -> bool:
     return format_names_pool_fields or bool(_providers) or bool(_fields.get())
 
 
+def unstamped_pool(record: logging.LogRecord) -> tuple[Any, Any] | None:
+    """``(worker index, task)``, the objects the pool fields :func:`stamp` would add to
+    ``record`` come from (see :func:`pool_items`), when they are all it would add: no field
+    of their names on the record, no :func:`context` block open, no provider. None otherwise
+    (stamp the record). The same objects come back while the task runs."""
+    attributes = record.__dict__
+    if (
+        _providers
+        or _fields.get()
+        or "task_id" in attributes
+        or "task_name" in attributes
+        or "worker_index" in attributes
+        or "hostname" in attributes
+    ):
+        return None
+    return _worker_index, _task.get()
+
+
+def pool_items(worker_index: Any, task: tuple[Any, Any]) -> list[tuple[str, Any]]:
+    """The fields :func:`stamp` adds, in its order, from :func:`unstamped_pool`'s objects."""
+    return [
+        ("worker_index", worker_index),
+        ("task_id", task[0]),
+        ("task_name", task[1]),
+        ("hostname", HOSTNAME),
+    ]
+
+
 def stamp(record: logging.LogRecord) -> None:
     """Set the context attributes on ``record``; ``extra=`` values of the same name win."""
     attributes = record.__dict__

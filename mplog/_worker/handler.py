@@ -28,12 +28,12 @@ from mplog._worker.connection import Stream, open_stream, process_name
 from mplog._worker.context import stamp, stamp_needed
 from mplog._worker.formatting import LineFormatter
 from mplog._worker.levels import apply_levels, capture_levels, follow_levels
-from mplog._worker.lines import PlanLines
 
 TYPE_CHECKING = False  # typing is not imported at run time: every spawned worker loads this
 if TYPE_CHECKING:
     from typing import Any
 
+    from mplog._worker.lines import PlanLines
     from mplog._worker.reconnect import ResilientStream
 
 #: Since 3.12 a passing filter (and so ``Handler.handle``) returns the record itself.
@@ -77,7 +77,11 @@ class ShippingHandler(logging.Handler):
         line_format = config.line_format
         self._line_formatter = None if line_format is None else LineFormatter(*line_format)
         plan = config.plan if line_format is None else None
-        self._plan_lines = None if plan is None else PlanLines(plan)
+        self._plan_lines = None
+        if plan is not None:  # imported here: a worker with one text format never needs it
+            from mplog._worker.lines import PlanLines
+
+            self._plan_lines = PlanLines(plan)
         self._drop_below = config.shipping.drop_below
         self._welcome: bytes | None = None  # the listener's welcome this config follows
 
@@ -233,10 +237,7 @@ class ShippingHandler(logging.Handler):
         )
 
     def fallback(self, record: logging.LogRecord) -> None:
-        """Write a record the listener cannot take to stderr.
-
-        Override to send undeliverable records somewhere else.
-        """
+        """Write a record the listener cannot take to stderr (override to send it elsewhere)."""
         sys.stderr.write(self._fallback_formatter.format(record) + "\n")
         sys.stderr.flush()
 

@@ -11,7 +11,10 @@ The line is formatted from the record *as the listener would receive it* (the fi
 its traceback text), so it is byte for byte the line the record path writes. A text format
 that names only attributes whose value is the same either way (every standard one but
 ``msg``, ``args``, ``exc_info`` and ``exc_text``; pool fields holding plain values) formats
-the record as it is, as the single-format line path does, which saves rebuilding it. What the plan
+the record as it is, as the single-format line path does, which saves rebuilding it. So
+does a JSON line whose fields are all plain values (``JsonFormatter.plain_line``, which checks
+that while it writes the line); its pool fields (worker index, task, host) are then not stamped
+on the record but appended as text written once per task. What the plan
 says a process cannot reproduce (a custom handler or formatter, filters), and a line whose
 formatting or encoding fails (the listener then reports the error as it always did), goes
 to the listener as a record frame naming the handlers it is for.
@@ -28,7 +31,7 @@ import time
 from mplog import _protocol
 from mplog._lineplan import DESTS_FIELD, MORE, RECORD, JsonFormat, LinePlan, TextFormat
 from mplog._settings import EXC_FIELD, POOL_FIELDS, STANDARD_ATTRIBUTES
-from mplog._worker.context import stamp, stamp_needed
+from mplog._worker.context import pool_items, stamp, stamp_needed, unstamped_pool
 from mplog._worker.formatting import LineFormatter
 
 TYPE_CHECKING = False  # typing is not imported at run time: every spawned worker loads this
@@ -143,6 +146,11 @@ class PlanLines:
             pool = None if names is None else names & set(POOL_FIELDS)
             direct = names is not None and pool is not None and names <= (_SAME | pool)
             self._direct.append(pool if direct else None)
+        #: Per format: whether it writes JSON lines of plain records itself (``plain_line``);
+        #: a JSON format that does not (orjson) writes those of bare records (``bare_line``).
+        self._plain = [getattr(f, "writes_plain", False) for f in self._formatters]
+        #: Per format: the pool fields' JSON text and the objects it was written from.
+        self._pool_text: list[tuple[Any, Any, Any] | None] = [None] * len(plan.formats)
         self._chains: dict[str, tuple[tuple[Step, ...], bool]] = {}
         self._taken: dict[tuple[str, int], _Taken] = {}
 
@@ -157,6 +165,10 @@ class PlanLines:
         if not steps:
             return b""
         if mode <= _JSON:
+            if mode == _JSON and len(steps) == 1:  # JSON lines: the common case, shortest
+                frame = self._plain_json(record, steps[0])
+                if frame is not None:
+                    return frame
             mode = _as_it_is(record, mode, pool)
             if mode <= _JSON and len(steps) == 1:  # the common case, kept short
                 frame = self._single(record, steps[0])
@@ -176,6 +188,40 @@ class PlanLines:
         try:
             data = (self._formatters[fmt].format(record) + terminator).encode(encoding, errors)
         except Exception:
+            return None
+        return _protocol.dest_line_frame(record.levelno, index, data)
+
+    def _plain_json(self, record: logging.LogRecord, step: Step) -> bytes | None:
+        """The frame of ``record``'s JSON line when every field is a plain value and it has
+        no exception (``JsonFormatter.plain_line``: the line is then the same on the wire),
+        checked while the line is written; None otherwise (the general way decides). With
+        orjson, the same for a record with no extras (``JsonFormatter.bare_line``)."""
+        index, _, fmt, terminator, encoding, errors, _ = step
+        formatter: Any = self._formatters[fmt]
+        # JSON lines hold every field. The pool fields' text is the same for every record
+        # of a task: written once, appended to the line rather than stamped and encoded.
+        tail = None
+        pool = unstamped_pool(record)
+        if pool is not None:
+            cached = self._pool_text[fmt]
+            if cached is not None and cached[0] is pool[0] and cached[1] is pool[1]:
+                tail = cached[2]
+            else:
+                items = pool_items(*pool)
+                text = formatter.fields_text(items)  # None: not plain, or a name taken
+                tail = None if text is None else (text, items)
+                self._pool_text[fmt] = None if tail is None else (*pool, tail)
+        if tail is None:
+            stamp(record)
+        if self._plain[fmt]:
+            line = formatter.plain_line(record, "" if tail is None else tail[0])
+        else:
+            line = None if tail is None else formatter.bare_line(record, tail[1])
+        if line is None:
+            return None
+        try:
+            data = (line + terminator).encode(encoding, errors)
+        except (ValueError, LookupError):  # the listener reports it, as for any line
             return None
         return _protocol.dest_line_frame(record.levelno, index, data)
 

@@ -50,11 +50,11 @@ class Tls:
         """The ``tls=`` argument, checked: None/False (no TLS), a :class:`Tls`, an
         :class:`ssl.SSLContext`, ``(cert, key)`` or ``(cert, key, ca)`` file paths; on a
         sender also True (the system's CAs) or the path of the CA file."""
-        import ssl  # not at import: every spawned worker imports this module
-
-        paths = (str, os.PathLike)
         if value is None or value is False:
             return None
+        import ssl  # only for TLS (8 ms): every spawned worker imports this module
+
+        paths = (str, os.PathLike)
         if isinstance(value, Tls):
             tls = value
         elif isinstance(value, ssl.SSLContext):

@@ -37,6 +37,13 @@ def corked(tcp: tuple[socket.socket, socket.socket]) -> tuple[Corker, socket.soc
 
 
 @pytest.fixture
+def patient(monkeypatch: pytest.MonkeyPatch) -> None:
+    """FLUSH_EVERY a minute: whether the logging thread flushes no longer depends on how
+    long this test's thread waits for a core between two calls."""
+    monkeypatch.setattr(cork, "FLUSH_EVERY", 60.0)
+
+
+@pytest.fixture
 def uncorks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The name of each thread that uncorked a socket, in order."""
     done: list[str] = []
@@ -64,44 +71,65 @@ def test_only_tcp_sockets_are_corked(tcp: tuple[socket.socket, socket.socket]) -
     b.close()
 
 
-def test_the_last_frame_of_a_burst_is_pushed_out_by_the_flusher_thread(
+def test_a_lone_frame_leaves_at_once(
+    corked: tuple[Corker, socket.socket, socket.socket], uncorks: list[str]
+) -> None:
+    corker, sender, receiver = corked
+    sender.sendall(b"lone record")
+    corker.written()
+    assert uncorks == [threading.current_thread().name]
+    assert receiver.recv(100) == b"lone record"
+    assert _corked(sender)  # corked again for the next frames
+
+
+@pytest.mark.usefixtures("patient")
+def test_the_last_frames_of_a_burst_are_pushed_out_by_the_flusher_thread(
     corked: tuple[Corker, socket.socket, socket.socket], uncorks: list[str]
 ) -> None:
     corker, sender, receiver = corked
     assert corker.start()
     try:
-        sender.sendall(b"lone record")
-        corker.written()
-        wait_for(lambda: uncorks, 10, "the flusher thread uncorks the socket")
-        assert uncorks[0] != threading.current_thread().name
-        assert receiver.recv(100) == b"lone record"
-        assert _corked(sender)  # corked again for the next frames
+        sender.sendall(b"first ")
+        corker.written()  # after a quiet spell: at once, from this thread
+        sender.sendall(b"last")
+        corker.written()  # right after: it waits for the next frames, or the flusher
+        wait_for(lambda: len(uncorks) == 2, 10, "the flusher thread uncorks the socket")
+        assert uncorks[1] != threading.current_thread().name
+        received = b""
+        while len(received) < len(b"first last"):
+            received += receiver.recv(100)
+        assert received == b"first last"
     finally:
         corker.stop()
 
 
+@pytest.mark.usefixtures("patient")
 def test_a_steady_sender_uncorks_from_its_own_thread(
     corked: tuple[Corker, socket.socket, socket.socket], uncorks: list[str]
 ) -> None:
     """The logging thread flushes when its frame finds one FLUSH_EVERY old: while a process
     logs without pause, the flusher thread has nothing to do (none runs here)."""
     corker = corked[0]
+    corker.written()  # the first: at once
     corker.written()
-    assert uncorks == []
-    corker._since -= cork.FLUSH_EVERY  # type: ignore[operator]  # the first frame is old now
     corker.written()
-    assert uncorks == [threading.current_thread().name]
+    assert len(uncorks) == 1
+    corker._since -= cork.FLUSH_EVERY  # type: ignore[operator]  # the second is old now
+    corker.written()
+    assert uncorks == [threading.current_thread().name] * 2
 
 
+@pytest.mark.usefixtures("patient")
 def test_flush_all_pushes_out_every_stream_of_this_process(
     corked: tuple[Corker, socket.socket, socket.socket], uncorks: list[str]
 ) -> None:
     """What a listener stopping in this process calls first (its own senders' last frames)."""
     corker, sender, receiver = corked
+    corker.written()  # the first frame: at once
     sender.sendall(b"last words")
     corker.written()
     cork.flush_all()
-    assert uncorks == [threading.current_thread().name]
+    assert uncorks == [threading.current_thread().name] * 2
     assert receiver.recv(100) == b"last words"
 
 

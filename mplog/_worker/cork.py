@@ -3,8 +3,9 @@
 ::
 
     logging call -> sendall (the frame is in the kernel when the call returns) -> written():
+                    the stream was quiet for FLUSH_EVERY? uncork now (a lone record);
                     the oldest waiting frame FLUSH_EVERY old? uncork now (this thread);
-                    the first frame after a flush? arm the flusher thread
+                    else the first frame after a flush arms the flusher thread
     flusher      -> sleeps until the oldest waiting frame is FLUSH_LATEST old and uncorks
                     (what a burst's last calls left); while a process logs steadily its own
                     calls have flushed before that, and the flusher goes back to sleep
@@ -15,12 +16,12 @@ kernel carries through the whole TCP path to the listener: 160,000 records from 
 took 106,164 segments; corked, 3,788 (``/proc/net/snmp``, the script in the note of issue
 11). A corked socket still holds every frame in the kernel before the call returns, and the
 kernel sends what it holds when the process ends however it ends (``os._exit``, SIGKILL), so
-the durability promise is unchanged; a lone record leaves up to FLUSH_LATEST later. Without
-an uncork the kernel would hold a partial segment 200 ms.
+the durability promise is unchanged; a lone record leaves at once, and the last records
+of a burst up to FLUSH_LATEST later. Without an uncork the kernel would hold a partial
+segment 200 ms.
 
 The flusher thread wakes rarely on purpose: each wake takes the interpreter's lock from the
-logging thread, and a first version that uncorked every millisecond from the flusher cost
-the sender more CPU than corking saved.
+logging thread (see FLUSH_LATEST for what that cost).
 
 Only where the platform has ``TCP_CORK`` (Linux); elsewhere the socket keeps
 ``TCP_NODELAY`` alone and nothing here runs.
@@ -38,11 +39,15 @@ from mplog._worker.levels import start_thread
 
 #: The logging thread uncorks when its frame finds the oldest waiting one this old (seconds):
 #: a sender that logs without pause sends a segment about this often, from its own thread.
+#: A frame after a quiet spell of this long leaves at once (a lone record waits for nothing).
 FLUSH_EVERY = 0.001
 #: The flusher thread uncorks what has waited this long (seconds): the last frames of a
-#: burst, which no later frame pushes out. A lone record arrives up to this much later than
-#: with TCP_NODELAY alone; the listener itself gathers for 5 ms (``loop._PAUSE``).
-FLUSH_LATEST = 0.004
+#: burst, which no later frame pushes out, arrive up to this much later than with
+#: TCP_NODELAY alone (as long as the listener's acknowledgements may wait, ``ACK_EVERY``).
+#: Its wakes cost the logging thread: total CPU of 8 senders x 20,000 records into
+#: ``mplog serve`` (``/proc/stat``, medians of 5) was 177 ticks with 4 ms, 165 with 20 ms,
+#: 163 with 100 ms and 161 with no flusher at all.
+FLUSH_LATEST = 0.02
 
 _CORK = getattr(socket, "TCP_CORK", None)
 #: Whether this platform can cork a TCP socket (Linux).
@@ -82,6 +87,7 @@ class Corker:
     def __init__(self, current: Callable[[], socket.socket | None]) -> None:
         self._current = current
         self._since: float | None = None  # when the oldest frame not flushed went in
+        self._flushed = 0.0  # when the socket was last uncorked
         self._armed = False  # the flusher thread is awake or sleeping towards a flush
         self._finished = False
         self._wake = threading.Event()
@@ -104,26 +110,31 @@ class Corker:
         return start_thread(self._run, "mplog-flusher", self.stop)
 
     def written(self) -> None:
-        """A frame went into a corked socket: flush now if an older one waited FLUSH_EVERY,
-        else make sure the flusher thread will."""
+        """A frame went into a corked socket: flush now if the stream was quiet (a lone
+        frame) or an older frame waited FLUSH_EVERY, else make sure the flusher thread will."""
         now = time.monotonic()
         since = self._since
         if since is None:
+            if now - self._flushed >= FLUSH_EVERY:  # quiet until now: it leaves at once
+                self.flush(now)
+                return
             self._since = now
             if not self._armed:  # read after _since is set: see _run
                 self._armed = True
                 self._wake.set()
         elif now - since >= FLUSH_EVERY:
-            self.flush()
+            self.flush(now)
 
     def stop(self) -> None:
         """End the flusher thread after one last flush."""
         self._finished = True
         self._wake.set()
 
-    def flush(self) -> None:
-        """Send what waits in the stream's socket now, and cork it again."""
+    def flush(self, now: float | None = None) -> None:
+        """Send what waits in the stream's socket now (``now``: the monotonic time, if the
+        caller has it), and cork it again."""
         self._since = None  # before the uncork: a frame written meanwhile goes out with it
+        self._flushed = time.monotonic() if now is None else now
         sock = self._current()
         if sock is None:
             return

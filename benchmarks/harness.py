@@ -5,7 +5,7 @@ in ``job.workers`` processes (with :func:`run_tasks`), tears its logging down an
 files hold the records. The clock runs from before its setup (listener and pool start) until
 it returns, by which time every record must be on disk and every file closed; a listener
 that runs as its own long-lived program (``mplog serve``, the cookbook's receiver) is timed
-from when it listens (``Outcome.start_s``).
+from when it listens (``Outcome.service_s``).
 """
 
 from __future__ import annotations
@@ -57,10 +57,11 @@ class Outcome:
     #: CPU seconds of a listener program, when the variant can measure it (network ones).
     listener_cpu_s: float | None = None
     #: Wall and CPU seconds a long-running listener program took to start (interpreter and
-    #: imports, about 100 ms and 70 ms here): a service starts once, not per batch of
-    #: records, so the trial's clock and CPU leave them out.
-    start_s: float = 0.0
-    start_cpu_s: float = 0.0
+    #: imports, about 100 ms and 70 ms here) and, when nothing was left for it to write, to
+    #: stop: a service starts and stops once, not per batch of records, so the trial's
+    #: clock and CPU leave them out (``benchmarks.variants.network``).
+    service_s: float = 0.0
+    service_cpu_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -195,9 +196,9 @@ def _timed(variant: Variant, job: Job, trial: Trial) -> Outcome | None:
             cpu = tree_cpu_seconds()
             start = time.perf_counter()
             outcome = variant.run(job)
-            trial.seconds = time.perf_counter() - start - outcome.start_s
+            trial.seconds = time.perf_counter() - start - outcome.service_s
             # Inside the block: the memory sampler is not reaped yet, so it is not counted.
-            trial.tree_cpu_s = tree_cpu_seconds() - cpu - outcome.start_cpu_s
+            trial.tree_cpu_s = tree_cpu_seconds() - cpu - outcome.service_cpu_s
     except Exception as exc:
         trial.error = f"{type(exc).__name__}: {exc}"[:200]
         return None

@@ -18,7 +18,16 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import call_cost, cli, listener_cpu, report, startup, startup_rows, targets
+from benchmarks import (
+    call_cost,
+    cli,
+    flush_interval,
+    listener_cpu,
+    report,
+    startup,
+    startup_rows,
+    targets,
+)
 from benchmarks.harness import Trial, Variant, run_trial
 from benchmarks.memory import PeakTreeMemory
 from benchmarks.suite import Plan, run_suite
@@ -264,3 +273,12 @@ def test_call_cost_measures_both_kinds(fmt: str, capsys: pytest.CaptureFixture[s
     ours, own, complete = call_cost.measure(fmt == "json", 200, 2)
     assert ours > 0 and own > 0 and complete
     assert not logging.getLogger("bench.own").handlers
+
+
+@pytest.mark.skipif(not flush_interval.cork.AVAILABLE, reason="no TCP_CORK on this platform")
+def test_flush_interval_runs_every_value_lossless(capsys: pytest.CaptureFixture[str]) -> None:
+    """Each FLUSH_LATEST value runs senders into mplog serve; a lost record would raise."""
+    options = ["--senders", "2", "--records", "100", "--reps", "1", "--latest", "0.02,60"]
+    flush_interval.main(options)
+    out = capsys.readouterr().out
+    assert "FLUSH_LATEST 0.02 s:" in out and "FLUSH_LATEST 60 s:" in out

@@ -44,13 +44,16 @@ def patient(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def uncorks(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """The name of each thread that uncorked a socket, in order."""
+def uncorks(
+    monkeypatch: pytest.MonkeyPatch, corked: tuple[Corker, socket.socket, socket.socket]
+) -> list[str]:
+    """The name of each thread that uncorked the corked fixture's socket, in order (other
+    streams of this test process, left by earlier tests, are not counted)."""
     done: list[str] = []
-    real = cork._set
+    real, ours = cork._set, corked[1]
 
     def spy(sock: socket.socket, on: bool) -> None:
-        if not on:
+        if not on and sock is ours:
             done.append(threading.current_thread().name)
         real(sock, on)
 
@@ -133,8 +136,20 @@ def test_flush_all_pushes_out_every_stream_of_this_process(
     assert receiver.recv(100) == b"last words"
 
 
-def test_a_stream_that_is_down_is_not_flushed(uncorks: list[str]) -> None:
-    corker = Corker(lambda: None)
-    corker.written()
-    corker.flush()
-    assert uncorks == []
+def test_a_stream_that_is_down_or_not_corked_is_not_flushed(
+    tcp: tuple[socket.socket, socket.socket], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No socket option is touched for a stream whose connection is gone, nor for one that
+    was never corked (what a non-TCP socket, or a platform without TCP_CORK, gives)."""
+    sender, _ = tcp
+    down = Corker(lambda: None)
+    assert down.cork(sender)  # corked, then the connection went away
+    uncorked = Corker(lambda: sender)  # a socket it never corked
+
+    def refuse(sock: socket.socket, on: bool) -> None:
+        raise AssertionError("a socket option was set")
+
+    monkeypatch.setattr(cork, "_set", refuse)
+    for corker in (down, uncorked):
+        corker.written()
+        corker.flush()

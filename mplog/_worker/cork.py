@@ -29,6 +29,7 @@ Only where the platform has ``TCP_CORK`` (Linux); elsewhere the socket keeps
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 import time
@@ -88,6 +89,9 @@ class Corker:
         self._current = current
         self._since: float | None = None  # when the oldest frame not flushed went in
         self._flushed = 0.0  # when the socket was last uncorked
+        #: Whether the stream's current socket is corked (False: not TCP, no ``TCP_CORK``
+        #: here, or no connection yet): nothing to flush then.
+        self.corked = False
         self._armed = False  # the flusher thread is awake or sleeping towards a flush
         self._finished = False
         self._wake = threading.Event()
@@ -96,13 +100,12 @@ class Corker:
     def cork(self, sock: socket.socket) -> bool:
         """Cork a new connection's socket; whether it is corked (False: not TCP, or no
         ``TCP_CORK`` here: its frames leave at once)."""
-        if not can_cork(sock):
-            return False
-        try:
-            _set(sock, True)
-        except OSError:
-            return False
-        return True
+        self.corked = False
+        if can_cork(sock):
+            with contextlib.suppress(OSError):
+                _set(sock, True)
+                self.corked = True
+        return self.corked
 
     def start(self) -> bool:
         """Start the flusher thread; whether one started (see ``levels.start_thread``:
@@ -136,7 +139,7 @@ class Corker:
         self._since = None  # before the uncork: a frame written meanwhile goes out with it
         self._flushed = time.monotonic() if now is None else now
         sock = self._current()
-        if sock is None:
+        if sock is None or not self.corked:
             return
         try:
             _set(sock, False)

@@ -88,8 +88,7 @@ class ResilientStream:
         self._wake = threading.Event()  # ends a backoff wait early (at close)
         self._attempted = threading.Event()  # the first connection attempt is over
         self._sock: socket.socket | None = None
-        self._corker = Corker(lambda: self._sock)
-        self._corked = False  # the connection's socket is corked (the corker flushes it)
+        self._corker = Corker(lambda: self._sock)  # flushes the socket when it is corked
         self._finished = False
         self._ever_connected = False
         #: Why the listener refused this process for good (a wrong key), or None.
@@ -119,7 +118,7 @@ class ResilientStream:
                     sock.sendall(data, SEND_FLAGS)  # SO_SNDTIMEO bounds the wait
                 except OSError as exc:
                     self._broken(sock, exc)
-                if self._corked:
+                if self._corker.corked:
                     self._corker.written()
 
     def send_if_room(self, data: bytes) -> bool:
@@ -143,7 +142,7 @@ class ResilientStream:
                         sock.sendall(data[written:], SEND_FLAGS)
                     except OSError as exc:  # half a frame went out: the connection is done
                         self._broken(sock, exc)
-                if self._corked:
+                if self._corker.corked:
                     self._corker.written()
             self._spool.add(data)
             return True
@@ -203,7 +202,7 @@ class ResilientStream:
             if self.formatted is not None:
                 resume["plan"] = self.formatted
             sock = self._opener(resume=resume, welcomed=self._welcomed)
-            self._corked = self._corker.cork(sock)
+            self._corker.cork(sock)
         except OSError as exc:
             reason = f"{type(exc).__name__}: {exc}"
             with self._lock:
@@ -239,7 +238,7 @@ class ResilientStream:
                 pending = None if self._finished else self._spool.frames()[sent:]
                 if pending == []:
                     self._sock, self._down, self._ever_connected = sock, None, True
-                    if sent and self._corked:
+                    if sent and self._corker.corked:
                         self._corker.written()
                     return sent
             try:

@@ -45,9 +45,9 @@ FLUSH_EVERY = 0.001
 #: The flusher thread uncorks what has waited this long (seconds): the last frames of a
 #: burst, which no later frame pushes out, arrive up to this much later than with
 #: TCP_NODELAY alone (as long as the listener's acknowledgements may wait, ``ACK_EVERY``).
-#: Its wakes cost the logging thread: total CPU of 8 senders x 20,000 records into
-#: ``mplog serve`` (``/proc/stat``, medians of 5) was 177 ticks with 4 ms, 165 with 20 ms,
-#: 163 with 100 ms and 161 with no flusher at all.
+#: Its wakes cost the logging thread: the machine's CPU for 8 senders x 20,000 records into
+#: ``mplog serve`` (``python -m benchmarks.flush_interval``, medians of 5) was 188 ticks with
+#: 4 ms, 172 with 20 ms, 166 with 100 ms and 163 with no flusher at all.
 FLUSH_LATEST = 0.02
 
 _CORK = getattr(socket, "TCP_CORK", None)

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +26,9 @@ import mplog
 from mplog import _protocol
 from mplog._lineplan import DESTS_FIELD, MORE
 from mplog._settings import MIN_SPOOL
+from mplog._worker import reconnect
 from mplog._worker.reconnect import undelivered
+from mplog._worker.spool import Spool
 from tests._helpers import (
     FMT,
     TIMEOUT,
@@ -392,3 +395,43 @@ def test_undelivered_entries_give_each_record_once() -> None:
     found = undelivered(entries)
     assert found[:2] == ["single\n", "first\n"]
     assert len(found) == 3 and isinstance(found[2], dict) and found[2]["msg"] == "as a record"
+
+
+def _acknowledging(sock: socket.socket) -> None:
+    """A stand-in listener: acknowledges every frame it reads, until the stream ends."""
+    reader, seen = _protocol.FrameReader(), 0
+    while data := sock.recv(1 << 16):
+        seen += len(reader.feed(data))
+        sock.sendall(_protocol.frame(_protocol.KIND_ACK, _protocol.ACK.pack(seen)))
+
+
+def test_a_sender_ending_during_an_outage_reconnects_within_its_grace(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The listener is away and the connection thread waits out a long backoff when the
+    process ends: close() wakes it, so the listener, back meanwhile, gets the spool within
+    the grace instead of the records going to stderr."""
+    monkeypatch.setattr(reconnect, "BACKOFF_FIRST", 600.0)  # the next attempt: 5-10 minutes
+    back = threading.Event()
+    ends: list[socket.socket] = []
+
+    def opener(**_: Any) -> socket.socket:
+        if not back.is_set():
+            raise ConnectionRefusedError("the listener is away")
+        ours, theirs = socket.socketpair()
+        ends.append(theirs)
+        threading.Thread(target=_acknowledging, args=(theirs,), daemon=True).start()
+        return ours
+
+    stream = reconnect.ResilientStream(
+        opener, Spool(MIN_SPOOL), "s", block_timeout=None, live_levels=False, where="test"
+    )
+    stream.start(lambda: None, TIMEOUT)  # the first attempt fails: a long wait begins
+    stream.send(_protocol.frame(_protocol.KIND_RECORD, b"kept"))
+    back.set()
+    left: list[list[bytes]] = []
+    call_within(lambda: left.append(stream.close(grace=TIMEOUT)), TIMEOUT + 5, "close()")
+    assert ends, "no reconnect within the grace"
+    assert left == [[]]  # every frame acknowledged: none left for stderr
+    for end in ends:
+        end.close()

@@ -60,6 +60,9 @@ from mplog._worker.spool import FileSpool, Spool
 #: wait actually taken is a random 50-100% of it, so senders cut off together spread out).
 BACKOFF_FIRST = 0.05
 BACKOFF_MAX = 5.0
+#: While the process ends (``close`` waits for the listener), the longest wait between two
+#: attempts: a sender that ends during an outage must not sleep through its grace.
+BACKOFF_CLOSING = 0.1
 #: At the process's end, how long it waits for the listener to acknowledge what is spooled
 #: (reconnecting if it must), before writing the rest to stderr.
 EXIT_GRACE = 5.0
@@ -90,6 +93,7 @@ class ResilientStream:
         self._sock: socket.socket | None = None
         self._corker = Corker(lambda: self._sock)  # flushes the socket when it is corked
         self._finished = False
+        self._closing = False  # close() waits for the listener: reconnect without delay
         self._ever_connected = False
         #: Why the listener refused this process for good (a wrong key), or None.
         self.refused: str | None = None
@@ -184,7 +188,9 @@ class ResilientStream:
             sock = self._reconnect()
             if sock is None:
                 self._wake.wait(delay * random.uniform(0.5, 1.0))
-                delay = min(delay * 2, BACKOFF_MAX)
+                if not self._finished:  # set by close(): one attempt now, then no long waits
+                    self._wake.clear()
+                delay = min(delay * 2, BACKOFF_CLOSING if self._closing else BACKOFF_MAX)
                 continue
             delay = BACKOFF_FIRST
             self._follow(sock)
@@ -295,6 +301,8 @@ class ResilientStream:
         if self._block_timeout is not None:
             grace = min(grace, self._block_timeout)
         self._corker.flush()  # the goodbye goes now: the listener acknowledges it at once
+        self._closing = True
+        self._wake.set()  # a connection thread waiting to reconnect tries now
         deadline = time.monotonic() + grace
         with self._lock:
             while self._spool and self.refused is None and not self._finished:

@@ -24,6 +24,7 @@ from benchmarks import (
     flush_interval,
     listener_cpu,
     report,
+    segments,
     startup,
     startup_rows,
     targets,
@@ -282,3 +283,11 @@ def test_flush_interval_runs_every_value_lossless(capsys: pytest.CaptureFixture[
     flush_interval.main(options)
     out = capsys.readouterr().out
     assert "FLUSH_LATEST 0.02 s:" in out and "FLUSH_LATEST 60 s:" in out
+
+
+@pytest.mark.skipif(not flush_interval.cork.AVAILABLE, reason="no TCP_CORK on this platform")
+def test_segments_counts_both_ways_lossless(capsys: pytest.CaptureFixture[str]) -> None:
+    """Corked and not, senders log into a listener; a lost record would raise."""
+    segments.main(["--senders", "2", "--records", "200"])
+    out = capsys.readouterr().out
+    assert "not corked (TCP_NODELAY alone):" in out and "\ncorked:" in out

@@ -11,10 +11,10 @@
                     calls have flushed before that, and the flusher goes back to sleep
     uncork       -> the kernel sends what waits as full segments; the socket is corked again
 
-Why: with ``TCP_NODELAY`` alone each logging call leaves as a segment of its own, which the
-kernel carries through the whole TCP path to the listener: 160,000 records from 4 senders
-(``mplog.connect``, forked, into a listener process) took 106,164 segments; corked, 3,788
-(``/proc/net/snmp``'s ``OutSegs`` before and after the run, on an otherwise idle machine).
+Why: with ``TCP_NODELAY`` alone most logging calls leave as a segment of their own, which
+the kernel carries through the whole TCP path to the listener: 160,000 records from 4
+senders took 56,996-71,200 segments; corked, 1,859-1,953 (``python -m benchmarks.segments``,
+two runs on an otherwise idle machine).
 A corked socket still holds every frame in the kernel before the call returns, and the
 kernel sends what it holds when the process ends however it ends (``os._exit``, SIGKILL),
 so the durability promise is unchanged; a lone record leaves at once, and the last records

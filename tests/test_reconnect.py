@@ -398,7 +398,9 @@ def test_undelivered_entries_give_each_record_once() -> None:
 
 
 def _acknowledging(sock: socket.socket) -> None:
-    """A stand-in listener: acknowledges every frame it reads, until the stream ends."""
+    """A stand-in listener: acknowledges every frame it reads, until the stream ends (or
+    TIMEOUT passes without data, if the test failed before closing it)."""
+    sock.settimeout(TIMEOUT)
     reader, seen = _protocol.FrameReader(), 0
     while data := sock.recv(1 << 16):
         seen += len(reader.feed(data))

@@ -133,7 +133,8 @@ def test_a_spawned_worker_loads_only_the_worker_side(baseline: str) -> None:
     assert "mplog._worker.handler" in ours
     wrong = [m for m in ours if m.startswith(("mplog._listener", "mplog._outputs", "mplog._setup"))]
     assert not wrong and "mplog._pools" not in ours, ours
-    # The line plan's code is loaded when a listener sends a plan, not by every worker.
-    assert "mplog._worker.lines" not in ours
+    # The line plan's code is loaded when a listener sends a plan, not by every worker; the
+    # plan's and TLS's settings only by the listener's side and network senders.
+    assert not {"mplog._worker.lines", "mplog._lineplan", "mplog._tls"} & set(ours), ours
     heavy = [m for m in others if m.startswith(HEAVY)]
     assert not heavy, f"a spawned worker now imports {heavy}: keep them out of the worker side"

@@ -21,13 +21,14 @@ import sys
 
 from mplog import _compat, _protocol
 from mplog._settings import MAX_FRAME, Address
-from mplog._tls import Tls
 from mplog._worker.context import HOSTNAME
 
 TYPE_CHECKING = False  # typing is not imported at run time: every spawned worker loads this
 if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
+
+    from mplog._tls import Tls
 
 #: No SIGPIPE if the listener is gone, even where a program restored its default action.
 SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)

@@ -67,15 +67,19 @@ ACK = struct.Struct("!Q")
 #: A finished line for one handler of the listener's line plan (``mplog._lineplan``): level
 #: number, the handler's index (plus ``MORE`` on a record's later lines), then the bytes.
 KIND_DEST_LINE = 17
+#: On a pipe (see ``mplog._frames``): the level of the plain lines that follow, in a line's
+#: header (no text).
+KIND_LEVEL = 18
 LINE_LEVEL = struct.Struct("!H")
 _ANSWER_PREFIX = b"mplog-hello-v1:"
-_LINE_HEADER = struct.Struct("!IBH")
-_DEST_HEADER = struct.Struct("!IBHH")
-_DEST = struct.Struct("!H")
+#: A line's header: size, kind, level (the frame reader unpacks it for every frame at once).
+LINE_HEADER = struct.Struct("!IBH")
+DEST_HEADER = struct.Struct("!IBHH")
+DEST = struct.Struct("!H")
 #: Bytes a tagged line's frame has before its text beyond a line's (the handler's index).
-DEST_SIZE = _DEST.size
+DEST_SIZE = DEST.size
 #: Bytes before a line's text in its frame.
-LINE_HEADER_SIZE = _LINE_HEADER.size
+LINE_HEADER_SIZE = LINE_HEADER.size
 
 _PLAIN = frozenset({str, int, float, bool, type(None), bytes})
 #: The types a record attribute travels as, unchanged.
@@ -234,12 +238,12 @@ def line_frame(levelno: int, line: str) -> bytes:
     """The frame of a finished line (a newline is added): header, level of its record, UTF-8."""
     data = (line + "\n").encode("utf-8", "backslashreplace")
     try:
-        header = _LINE_HEADER.pack(len(data) + LINE_LEVEL.size, KIND_LINE, levelno)
+        header = LINE_HEADER.pack(len(data) + LINE_LEVEL.size, KIND_LINE, levelno)
     except struct.error:
         # The level only decides which destinations take the line: a custom level outside
         # the field's range is clamped rather than costing the record.
         level = min(max(int(levelno), 0), 0xFFFF)
-        header = _LINE_HEADER.pack(len(data) + LINE_LEVEL.size, KIND_LINE, level)
+        header = LINE_HEADER.pack(len(data) + LINE_LEVEL.size, KIND_LINE, level)
     return header + data
 
 
@@ -247,10 +251,28 @@ def dest_line_frame(levelno: int, tag: int, data: bytes) -> bytes:
     """The frame of a finished line (``data``: encoded, terminator included) for the plan's
     output ``tag``."""
     try:
-        return _DEST_HEADER.pack(len(data) + 4, KIND_DEST_LINE, levelno, tag) + data
+        return DEST_HEADER.pack(len(data) + 4, KIND_DEST_LINE, levelno, tag) + data
     except struct.error:  # a custom level outside the field's range: clamped, as for lines
         level = min(max(int(levelno), 0), 0xFFFF)
-        return _DEST_HEADER.pack(len(data) + 4, KIND_DEST_LINE, level, tag) + data
+        return DEST_HEADER.pack(len(data) + 4, KIND_DEST_LINE, level, tag) + data
+
+
+def level_frame(levelno: int) -> bytes:
+    """The frame that gives the level of the plain lines after it on a pipe."""
+    return LINE_HEADER.pack(LINE_LEVEL.size, KIND_LEVEL, min(max(int(levelno), 0), 0xFFFF))
+
+
+def nul_framed(data: bytes) -> bytes:
+    """``data`` (whole frames, one after another) with a NUL before each, as frames travel on
+    a pipe that also carries plain lines (see ``mplog._frames``)."""
+    end = HEADER.unpack_from(data)[0] + HEADER.size
+    if end == len(data):  # one frame: the common case
+        return b"\0" + data
+    parts = [data[:end]]
+    while end < len(data):
+        start, end = end, end + HEADER.size + HEADER.unpack_from(data, end)[0]
+        parts.append(data[start:end])
+    return b"\0" + b"\0".join(parts)
 
 
 def count_frames(data: bytes) -> int:
@@ -282,112 +304,3 @@ def make_record(fields: dict[str, Any]) -> logging.LogRecord:
     record = logging.LogRecord.__new__(logging.LogRecord)
     record.__dict__ = fields
     return record
-
-
-class LineRun:
-    """Finished lines that came one after another on one stream, with their levels (and, for
-    ``KIND_DEST_LINE`` frames, the plan output each is for, as tagged)."""
-
-    __slots__ = ("dests", "levels", "lines")
-
-    def __init__(
-        self, levels: list[int], lines: list[memoryview], dests: list[int] | None = None
-    ) -> None:
-        self.levels = levels
-        self.lines = lines
-        self.dests = dests
-
-
-Frame = tuple[int, bytes]
-
-
-class FrameReader:
-    """Split a byte stream into frames; keeps a partial frame until the rest arrives."""
-
-    def __init__(self, max_frame: int | None = None) -> None:
-        #: The largest frame body taken (None: any); a longer one raises FrameTooLarge
-        #: before it is buffered.
-        self.max_frame = max_frame
-        self._partial = bytearray()
-        self._needed = 0  # bytes the partial frame needs before it is worth parsing again
-
-    @property
-    def pending(self) -> int:
-        """Bytes of an incomplete frame held back (non-zero at EOF means a torn frame)."""
-        return len(self._partial)
-
-    def feed(self, data: bytes) -> list[Frame]:
-        """Add ``data``; return every frame it completes, as ``(kind, body)``."""
-        return self._split(data, group_lines=False)  # type: ignore[return-value]
-
-    def feed_runs(self, data: bytes) -> list[Frame | LineRun]:
-        """Like :meth:`feed`, except that consecutive ``KIND_LINE`` frames come as one
-        :class:`LineRun`: the listener's hot path, with no Python work per line beyond
-        finding where it starts and ends (the lines are views of the data, not copies)."""
-        return self._split(data, group_lines=True)
-
-    def _split(self, data: bytes, *, group_lines: bool) -> list[Frame | LineRun]:
-        buffer = self._join(data)
-        if buffer is None:
-            return []
-        view = memoryview(buffer)
-        size = len(buffer)
-        pos = 0
-        items: list[Frame | LineRun] = []
-        levels: list[int] | None = None
-        lines: list[memoryview] = []
-        dests: list[int] | None = None
-        while True:
-            if size - pos >= _LINE_HEADER.size:  # one unpack for the common frame
-                length, kind, levelno = _LINE_HEADER.unpack_from(buffer, pos)
-            elif size - pos >= HEADER.size:
-                length, kind = HEADER.unpack_from(buffer, pos)
-            else:
-                break
-            end = pos + HEADER.size + length
-            if end > size:
-                break
-            if group_lines and kind == KIND_LINE and length >= LINE_LEVEL.size:
-                if levels is None or dests is not None:
-                    levels, lines, dests = [], [], None
-                    items.append(LineRun(levels, lines))
-                levels.append(levelno)
-                lines.append(view[pos + _LINE_HEADER.size : end])
-            elif group_lines and kind == KIND_DEST_LINE and length >= 4:
-                if levels is None or dests is None:
-                    levels, lines, dests = [], [], []
-                    items.append(LineRun(levels, lines, dests))
-                levels.append(levelno)
-                dests.append(_DEST.unpack_from(buffer, pos + _LINE_HEADER.size)[0])
-                lines.append(view[pos + _DEST_HEADER.size : end])
-            else:
-                levels = dests = None
-                items.append((kind, buffer[pos + HEADER.size : end]))
-            pos = end
-        self._keep(buffer[pos:])
-        return items
-
-    def _join(self, data: bytes) -> bytes | None:
-        """The bytes to parse: the held-back partial frame plus ``data``; None while that
-        frame is still incomplete (so a large frame arriving in pieces costs linear time)."""
-        if not self._partial:
-            return bytes(data)
-        self._partial += data
-        if len(self._partial) < self._needed:
-            return None
-        buffer = bytes(self._partial)
-        self._partial.clear()
-        return buffer
-
-    def _keep(self, rest: bytes) -> None:
-        needed = (
-            HEADER.size + HEADER.unpack_from(rest)[0] if len(rest) >= HEADER.size else HEADER.size
-        )
-        # Checked here, once per read, not per frame: a complete frame is no larger than the
-        # read that brought it; only an incomplete one would be buffered.
-        if self.max_frame is not None and needed > HEADER.size + self.max_frame:
-            raise FrameTooLarge(
-                f"a frame of {needed - HEADER.size} bytes, over the limit of {self.max_frame}"
-            )
-        self._partial[:] = rest
-        self._needed = needed

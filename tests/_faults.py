@@ -59,8 +59,9 @@ def storm(tag: str, n: int, payload: int = 0, level: int = logging.INFO) -> int:
 
 
 class FrameSizes(logging.Handler):
-    """Notes the size of the frame each record becomes on the wire. Added to the root
-    logger after the shipping handler, it sees each record as it was shipped."""
+    """Notes the size of the frame each record becomes on the wire (a pipe: a NUL before
+    each frame). Added to the root logger after the shipping handler, it sees each record as
+    it was shipped."""
 
     def __init__(self) -> None:
         super().__init__()
@@ -68,7 +69,11 @@ class FrameSizes(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         self.sizes.append(
-            len(_protocol.frame(_protocol.KIND_RECORD, _protocol.record_body(record)))
+            len(
+                _protocol.nul_framed(
+                    _protocol.frame(_protocol.KIND_RECORD, _protocol.record_body(record))
+                )
+            )
         )
 
 

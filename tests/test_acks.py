@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from mplog import _protocol
+from mplog import _frames, _protocol
 from mplog._listener import acks as acks_module
 from mplog._listener.acks import Acks
 from mplog._listener.peers import Peer
@@ -18,7 +18,7 @@ def _peer(sock: socket.socket) -> Peer:
 
 def _acks_received(sock: socket.socket) -> list[int]:
     sock.settimeout(5)
-    frames = _protocol.FrameReader().feed(sock.recv(4096))
+    frames = _frames.FrameReader().feed(sock.recv(4096))
     return [_protocol.ACK.unpack(body)[0] for kind, body in frames if kind == _protocol.KIND_ACK]
 
 
@@ -35,9 +35,9 @@ def test_frames_sent_again_are_skipped_and_acknowledged() -> None:
     second = _peer(ours)
     assert acks.hello(second, {"sid": "h:1:a", "seq": 2}) is first
     assert acks.fresh(second, (_protocol.KIND_RECORD, b"1")) is None
-    run = _protocol.LineRun([20, 20], [memoryview(b"x"), memoryview(b"y")])
+    run = _frames.LineRun([20, 20], [memoryview(b"x"), memoryview(b"y")])
     rest = acks.fresh(second, run)
-    assert isinstance(rest, _protocol.LineRun) and [bytes(v) for v in rest.lines] == [b"y"]
+    assert isinstance(rest, _frames.LineRun) and [bytes(v) for v in rest.lines] == [b"y"]
     acks.confirm(second)
     assert _acks_received(theirs) == [4]
     assert acks.counts == {"duplicates_skipped": 2, "reconnects": 1}
@@ -86,8 +86,8 @@ def test_a_tagged_run_sent_again_keeps_its_handlers() -> None:
     again = _peer(sock)
     acks.hello(again, {"sid": "t", "seq": 1})
     lines = [memoryview(b"a"), memoryview(b"b"), memoryview(b"c")]
-    rest = acks.fresh(again, _protocol.LineRun([20, 20, 30], lines, [0, 0x8001, 2]))
-    assert isinstance(rest, _protocol.LineRun)
+    rest = acks.fresh(again, _frames.LineRun([20, 20, 30], lines, [0, 0x8001, 2]))
+    assert isinstance(rest, _frames.LineRun)
     assert (rest.dests, [bytes(v) for v in rest.lines]) == ([0x8001, 2], [b"b", b"c"])
     sock.close()
 

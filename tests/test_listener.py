@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from mplog import _protocol
+from mplog import _frames, _protocol
 from mplog._listener import loop as _listener
 from mplog._listener.loop import ListenerLoop
 from mplog._outputs.router import Route, Router
@@ -61,7 +61,7 @@ class Harness:
 
     def ask(self, kind: int, body: dict[str, Any]) -> dict[str, Any]:
         self.control.sendall(_protocol.frame(kind, _protocol.encode(body)))
-        reader = _protocol.FrameReader()
+        reader = _frames.FrameReader()
         while True:
             data = self.control.recv(65536)
             assert data, "the listener closed the control connection without replying"
@@ -333,8 +333,8 @@ def test_stop_counts_exactly_what_it_cuts_off(slow_harness: Harness) -> None:
     """A process still alive and still owing records at the deadline is cut off: what it
     left unread is counted exactly, records and bytes, a partial record included in the
     bytes only; nothing is reported torn."""
-    frames = [_record_frame(f"a{i}") for i in range(1000)]
-    partial = _record_frame("partial")[:9]
+    frames = [b"\0" + _record_frame(f"a{i}") for i in range(1000)]  # a NUL before each
+    partial = b"\0" + _record_frame("partial")[:9]
     with _process(exited=False) as pid:
         sock, pipe = slow_harness.connect_pipe(pid)
         os.write(pipe, b"".join(frames) + partial)  # ~0.4 MB: it all fits in the pipe
@@ -372,7 +372,7 @@ def test_supervisor_gone_during_a_long_round(slow_harness: Harness) -> None:
     loop notices at its next check-in, drains what the (ended) process wrote and stops."""
     with _process(exited=True) as pid:
         sock, pipe = slow_harness.connect_pipe(pid)
-        os.write(pipe, b"".join(_record_frame(f"g{i}") for i in range(600)))
+        os.write(pipe, b"".join(b"\0" + _record_frame(f"g{i}") for i in range(600)))
         os.close(pipe)
         time.sleep(0.3)  # the loop is in the middle of handling the first read
         slow_harness.control.close()

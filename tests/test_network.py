@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 import mplog
-from mplog import _protocol
+from mplog import _frames, _protocol
 from mplog._settings import Network, load_key, parse_address
 from mplog._worker import connection as _connection
 from mplog._worker.context import HOSTNAME
@@ -97,7 +97,7 @@ def test_the_key_never_travels() -> None:
         conn, _ = server.accept()
         with conn:
             conn.sendall(_protocol.frame(_protocol.KIND_CHALLENGE, challenge))
-            reader = _protocol.FrameReader()
+            reader = _frames.FrameReader()
             while not (frames := reader.feed(conn.recv(4096))):
                 pass
             received.append(frames[0][1])
@@ -130,7 +130,7 @@ def test_address_tcp_uses_the_handshake_too(log_path: Path) -> None:
         data = b""
         while chunk := sock.recv(4096):
             data += chunk
-    kinds = [kind for kind, _ in _protocol.FrameReader().feed(data)]
+    kinds = [kind for kind, _ in _frames.FrameReader().feed(data)]
     assert kinds == [_protocol.KIND_CHALLENGE]  # and then it closed
     _workers.log_seq("ok", 2)
     stats = listener.stop()
@@ -238,7 +238,7 @@ def test_json_lines_carry_the_hostname(tmp_path: Path) -> None:
 def _authenticated(address: tuple[str, int]) -> socket.socket:
     """A raw connection that has proved the key (its hello answered, the welcome read)."""
     sock = socket.create_connection(address, timeout=TIMEOUT)
-    frames = _protocol.FrameReader()
+    frames = _frames.FrameReader()
     data = b""
     while not (got := frames.feed(data)):
         data = sock.recv(4096)

@@ -20,7 +20,7 @@ import psutil
 import pytest
 
 import mplog
-from mplog import _protocol
+from mplog import _frames, _protocol
 from mplog._listener import untrusted
 from mplog._outputs.destinations import FileDestination
 from mplog._settings import MAX_FRAME, Network, NetworkLimits
@@ -80,14 +80,14 @@ def test_the_decoder_survives_a_million_hostile_frames() -> None:
     rng = random.Random(20261202)
     valid = _valid_frames(rng)
     for frame in valid:
-        _decode(_protocol.FrameReader(MAX_FRAME).feed(frame)[0])
+        _decode(_frames.FrameReader(MAX_FRAME).feed(frame)[0])
     rejected = Counter[str]()
     for _ in range(1_000_000 // 50):
         stream = b"".join(
             _mutate(rng, rng.choice(valid)) if rng.random() < 0.7 else rng.choice(valid)
             for _ in range(50)
         )
-        reader = _protocol.FrameReader(MAX_FRAME)
+        reader = _frames.FrameReader(MAX_FRAME)
         pos = 0
         try:
             while pos < len(stream):
@@ -101,7 +101,7 @@ def test_the_decoder_survives_a_million_hostile_frames() -> None:
     for _ in range(300_000):
         frame = _mutate(rng, rng.choice(valid))
         try:
-            items = _protocol.FrameReader(MAX_FRAME).feed(frame)
+            items = _frames.FrameReader(MAX_FRAME).feed(frame)
         except _protocol.FrameTooLarge:
             rejected["oversized"] += 1
             continue

@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 import mplog
-from mplog import _protocol
+from mplog import _frames, _protocol
 from mplog._lineplan import DESTS_FIELD, MORE
 from mplog._settings import MIN_SPOOL
 from mplog._worker import reconnect
@@ -401,7 +401,7 @@ def _acknowledging(sock: socket.socket) -> None:
     """A stand-in listener: acknowledges every frame it reads, until the stream ends (or
     TIMEOUT passes without data, if the test failed before closing it)."""
     sock.settimeout(TIMEOUT)
-    reader, seen = _protocol.FrameReader(), 0
+    reader, seen = _frames.FrameReader(), 0
     while data := sock.recv(1 << 16):
         seen += len(reader.feed(data))
         sock.sendall(_protocol.frame(_protocol.KIND_ACK, _protocol.ACK.pack(seen)))

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mplog import _protocol
+from mplog import _frames
 from mplog._outputs.router import Route, Router
 from tests._helpers import ListHandler
 
@@ -68,9 +68,9 @@ def test_write_lines_gives_each_handler_the_lines_meeting_its_level(tmp_path: Pa
     warnings.setLevel(logging.WARNING)
     router = Router(Route((everything, warnings)), line_handlers=(everything, warnings))
     lines = [b"info\n", b"error\n", b"debug\n", b"warning\n"]
-    run = _protocol.LineRun([20, 40, 10, 30], [memoryview(line) for line in lines])
+    run = _frames.LineRun([20, 40, 10, 30], [memoryview(line) for line in lines])
     assert router.write_lines(run)
-    assert router.write_lines(_protocol.LineRun([50], [memoryview(b"critical\n")]))
+    assert router.write_lines(_frames.LineRun([50], [memoryview(b"critical\n")]))
     router.close()
     assert (tmp_path / "all.log").read_bytes() == b"".join(lines) + b"critical\n"
     assert (tmp_path / "warn.log").read_bytes() == b"error\nwarning\ncritical\n"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from mplog import _protocol
+from mplog import _frames, _protocol
 from mplog._lineplan import DESTS_FIELD, MORE
 from mplog._listener.peers import Peer
 from mplog._listener.welcome import Welcome
@@ -24,7 +24,7 @@ from mplog._outputs.router import Route, Router
 @pytest.fixture
 def peer() -> Iterator[Peer]:
     ours, theirs = socket.socketpair()
-    yield Peer(ours, pid=7, name="p", reader=_protocol.FrameReader(64))
+    yield Peer(ours, pid=7, name="p", reader=_frames.FrameReader(64))
     ours.close()
     theirs.close()
 
@@ -36,8 +36,8 @@ def _router(tmp_path: Path) -> tuple[Router, list[logging.FileHandler]]:
     return Router(Route(tuple(handlers))), handlers
 
 
-def _run(tags: list[int], texts: list[bytes]) -> _protocol.LineRun:
-    return _protocol.LineRun([20] * len(texts), [memoryview(t) for t in texts], tags)
+def _run(tags: list[int], texts: list[bytes]) -> _frames.LineRun:
+    return _frames.LineRun([20] * len(texts), [memoryview(t) for t in texts], tags)
 
 
 def test_tagged_lines_and_routed_records_count_each_record_once(tmp_path: Path, peer: Peer) -> None:
@@ -62,7 +62,7 @@ def test_network_lines_are_checked_against_the_welcome(tmp_path: Path, peer: Pee
     peer.remote = "10.0.0.1"
     assert "handler 2" in str(writer.lines(peer, _run([2], [b"x\n"])))
     assert "frame size limit" in str(writer.lines(peer, _run([0], [b"x" * 65])))
-    untagged = _protocol.LineRun([20], [memoryview(b"x\n")])
+    untagged = _frames.LineRun([20], [memoryview(b"x\n")])
     assert "did not ask for" in str(writer.lines(peer, untagged))
     assert writer.lines(peer, _run([1], [b"fits\n"])) is None
     router.close()

@@ -6,7 +6,7 @@
         |  runner: starts the loop in a thread of main or in a process of its own
         v
     loop.ListenerLoop              selectors: accept -> read each stream ->
-        |                          mplog._protocol.FrameReader -> runs of lines, records
+        |                          mplog._frames.FrameReader -> runs of lines, records
         |  peers.Peer: one per process (its stream, counts, what stop() left unread)
         |  deaths.Deaths: a stream that ends without goodbye (exitstatus: how it ended)
         |  stopping.Stopping (owned by the loop): the drain after STOP, cut-offs

@@ -19,7 +19,7 @@ from collections import Counter, OrderedDict
 from time import monotonic
 from typing import Any
 
-from mplog import _protocol
+from mplog import _frames, _protocol
 from mplog._listener.peers import Peer
 
 #: Sender identities remembered (the oldest is forgotten first: a sender forgotten while
@@ -73,12 +73,12 @@ class Acks:
         return earlier
 
     def fresh(
-        self, peer: Peer, item: _protocol.Frame | _protocol.LineRun
-    ) -> _protocol.Frame | _protocol.LineRun | None:
+        self, peer: Peer, item: _frames.Frame | _frames.LineRun
+    ) -> _frames.Frame | _frames.LineRun | None:
         """Number ``item`` (a frame, or a run of lines: one number each); return what of it
         was not handled before (None: all of it was)."""
         assert peer.sid is not None
-        count = len(item.levels) if isinstance(item, _protocol.LineRun) else 1
+        count = len(item.levels) if isinstance(item, _frames.LineRun) else 1
         first = peer.seq
         peer.seq += count
         skip = self._done.get(peer.sid, first - 1) - first + 1
@@ -89,9 +89,9 @@ class Acks:
         if skip <= 0:
             return item
         self.counts["duplicates_skipped"] += skip
-        assert isinstance(item, _protocol.LineRun)
+        assert isinstance(item, _frames.LineRun)
         dests = None if item.dests is None else item.dests[skip:]
-        return _protocol.LineRun(item.levels[skip:], item.lines[skip:], dests)
+        return _frames.LineRun(item.levels[skip:], item.lines[skip:], dests)
 
     def handled(self, peer: Peer, size: int) -> None:
         """``peer``'s last read (``size`` bytes) was handled: acknowledge now if it said

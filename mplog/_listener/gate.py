@@ -24,7 +24,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from mplog import _protocol
+from mplog import _frames, _protocol
 from mplog._listener.peers import Peer
 from mplog._settings import Network
 
@@ -90,7 +90,7 @@ class Gate:
         except OSError:  # gone already
             sock.close()
             return None
-        peer = Peer(sock, reader=_protocol.FrameReader(self._network.limits.max_frame))
+        peer = Peer(sock, reader=_frames.FrameReader(self._network.limits.max_frame))
         peer.remote = remote
         peer.lines = self._control
         peer.tls_pending = self._tls is not None

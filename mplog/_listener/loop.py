@@ -45,7 +45,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from mplog import _protocol
+from mplog import _frames, _protocol
 from mplog._listener import untrusted
 from mplog._listener.acks import Acks
 from mplog._listener.deaths import Deaths
@@ -213,14 +213,14 @@ class ListenerLoop:
             peer.last_data = time.monotonic()  # after handling: slow handlers are not silence
             self._acks.handled(peer, len(data))
 
-    def _handle(self, peer: Peer, items: list[_protocol.Frame | _protocol.LineRun]) -> bool:
+    def _handle(self, peer: Peer, items: list[_frames.Frame | _frames.LineRun]) -> bool:
         """Handle what one read brought; False if ``peer`` was cut off meanwhile."""
         for index, numbered in enumerate(items):
             item = numbered if peer.sid is None else self._acks.fresh(peer, numbered)
             if item is None:  # sent again after a reconnect, and already written
                 continue
             # A hello is a frame of its own: it is handled before the lines that follow it.
-            if isinstance(item, _protocol.LineRun) and peer.pid is not None and peer.lines:
+            if isinstance(item, _frames.LineRun) and peer.pid is not None and peer.lines:
                 why = self._writer.lines(peer, item)
                 if why is not None:
                     self._reject(peer, why)
@@ -234,10 +234,10 @@ class ListenerLoop:
                 return False
         return True
 
-    def _accepted(self, peer: Peer, item: _protocol.Frame | _protocol.LineRun) -> bool:
+    def _accepted(self, peer: Peer, item: _frames.Frame | _frames.LineRun) -> bool:
         """Handle one frame; False if the peer must be cut off (bad token, bad data, lines
         before its hello)."""
-        if isinstance(item, _protocol.LineRun):
+        if isinstance(item, _frames.LineRun):
             self._reject(peer, "finished lines this listener did not ask for")
             return False
         kind, body = item

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mplog import _protocol
+from mplog import _frames, _protocol
 from mplog._lineplan import MORE
 from mplog._settings import MIN_SPOOL
 from mplog._worker.context import HOSTNAME
@@ -42,7 +42,7 @@ class Peer:
     """One connected process, as the listener sees it (equal only to itself)."""
 
     sock: socket.socket
-    reader: _protocol.FrameReader = field(default_factory=_protocol.FrameReader)
+    reader: _frames.FrameReader = field(default_factory=_frames.FrameReader)
     pid: int | None = None
     #: The process's (sub)interpreter: 0 for its main interpreter. The interpreters of an
     #: ``InterpreterPoolExecutor`` share their process's pid, and each has its own stream.
@@ -107,7 +107,7 @@ class Peer:
         """Bytes written by this process and not yet handled."""
         return unread_bytes(self.stream) + self.reader.pending
 
-    def count_unread(self, unhandled: Sequence[_protocol.Frame | _protocol.LineRun] = ()) -> None:
+    def count_unread(self, unhandled: Sequence[_frames.Frame | _frames.LineRun] = ()) -> None:
         """Count what this process wrote that will not be handled: the ``unhandled`` items
         already read, and what is left in the stream (read now, without handling it).
 
@@ -128,7 +128,8 @@ class Peer:
         pending = self.reader.pending
         items = [*unhandled, *self.reader.feed_runs(data)]
         self.unread_records = sum(_records_in(item) for item in items)
-        self.unread_bytes = sum(_bytes_in(item) for item in unhandled) + pending + len(data)
+        nul = int(self.reader.plain)  # the NUL before each frame on a pipe
+        self.unread_bytes = sum(_bytes_in(item, nul) for item in unhandled) + pending + len(data)
 
     def receive(self, size: int) -> bytes:
         """Read up to ``size`` bytes of this process's stream (a Unix socket may carry the
@@ -148,6 +149,7 @@ class Peer:
         if self.pid is None or self.pipe is not None or not self.passed_fds:
             return False
         self.pipe = self.passed_fds.pop(0)
+        self.reader.plain = True  # a process writes plain lines into its pipe
         os.set_blocking(self.pipe, False)
         selector.unregister(self.sock)
         selector.register(self.pipe, selectors.EVENT_READ, self)
@@ -166,15 +168,18 @@ class Peer:
             os.close(fd)
         self.passed_fds.clear()
 
-    def count_lines(self, run: _protocol.LineRun, *, written: bool) -> None:
+    def count_lines(self, run: _frames.LineRun, *, written: bool) -> None:
         """Count a run of lines received (per level) and, if ``written``, written."""
         levels = run.levels
         if run.dests is not None:  # a record's later lines (tagged MORE) count once
             levels = [lv for lv, dest in zip(levels, run.dests, strict=True) if dest < MORE]
-        count = len(levels)
+        count = run.count() if run.dests is None else len(levels)
         self.received += count
-        for levelno, n in Counter(levels).items():
-            self.levels[_level_name(levelno)] += n
+        if run.plain:  # one level for all its lines
+            self.levels[_level_name(levels[0])] += count
+        else:
+            for levelno, n in Counter(levels).items():
+                self.levels[_level_name(levelno)] += n
         if written:
             self.written += count
 
@@ -277,16 +282,19 @@ def _receive_plain(stream: socket.socket | int, size: int) -> bytes:
     return stream.recv(size)
 
 
-def _bytes_in(item: _protocol.Frame | _protocol.LineRun) -> int:
-    if isinstance(item, _protocol.LineRun):
+def _bytes_in(item: _frames.Frame | _frames.LineRun, nul: int) -> int:
+    """The bytes ``item`` took on its stream (``nul``: 1 where a NUL precedes each frame; the
+    level frames between plain lines are not counted)."""
+    if isinstance(item, _frames.LineRun):
         header = _protocol.LINE_HEADER_SIZE + (0 if item.dests is None else _protocol.DEST_SIZE)
-        return sum(len(line) for line in item.lines) + len(item.lines) * header
-    return _protocol.HEADER.size + len(item[1])
+        headers = 0 if item.plain else len(item.lines) * (header + nul)
+        return sum(len(line) for line in item.lines) + headers
+    return nul + _protocol.HEADER.size + len(item[1])
 
 
-def _records_in(item: _protocol.Frame | _protocol.LineRun) -> int:
-    if isinstance(item, _protocol.LineRun):
+def _records_in(item: _frames.Frame | _frames.LineRun) -> int:
+    if isinstance(item, _frames.LineRun):
         if item.dests is not None:  # a record's later lines (tagged MORE) count once
             return sum(1 for dest in item.dests if dest < MORE)
-        return len(item.levels)
+        return item.count()
     return 1 if item[0] == _protocol.KIND_RECORD else 0

@@ -16,7 +16,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from mplog import _protocol
+from mplog import _frames, _protocol
 from mplog._listener.peers import Peer
 
 #: In a long round (slow handlers), how often the loop serves the supervisor's requests.
@@ -111,7 +111,7 @@ class Stopping:
         return peer.said_bye or peer.exited or main
 
     def cut_off(
-        self, peer: Peer, unhandled: Sequence[_protocol.Frame | _protocol.LineRun] = ()
+        self, peer: Peer, unhandled: Sequence[_frames.Frame | _frames.LineRun] = ()
     ) -> None:
         """Close a process's stream at stop, counting what it leaves unread: what is still in
         the stream and the ``unhandled`` items already read from it."""

@@ -22,7 +22,7 @@ import weakref
 from types import TracebackType
 from typing import Any, Literal
 
-from mplog import _compat, _protocol
+from mplog import _compat, _frames, _protocol
 from mplog._frozen import replace
 from mplog._lineplan import LinePlan
 from mplog._listener import runner, signals
@@ -290,7 +290,7 @@ class Listener:
         try:
             control.settimeout(patience)
             control.sendall(_protocol.frame(kind, _protocol.encode(body)))
-            reader = _protocol.FrameReader()
+            reader = _frames.FrameReader()
             while True:
                 control.settimeout(max(0.0, deadline - time.monotonic()))
                 data = control.recv(1 << 16)

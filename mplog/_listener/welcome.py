@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 
-from mplog import _protocol
+from mplog import _frames, _protocol
 from mplog._lineplan import MORE, digest, to_data
 from mplog._listener.peers import Peer
 from mplog._outputs.plan import records_forced
@@ -62,13 +62,13 @@ class Welcome:
         peer.lines = peer.lines or peer.stale or self.lines
 
     @staticmethod
-    def oversized(run: _protocol.LineRun, max_frame: int | None) -> str | None:
+    def oversized(run: _frames.LineRun, max_frame: int | None) -> str | None:
         """Why ``run`` is too large to take, or None."""
         if max_frame is not None and max(map(len, run.lines)) > max_frame:
             return f"a line over the frame size limit of {max_frame} bytes"
         return None
 
-    def misfit(self, run: _protocol.LineRun) -> str | None:
+    def misfit(self, run: _frames.LineRun) -> str | None:
         """Why ``run`` (from an authenticated network sender) does not fit this plan, or None."""
         if (run.dests is None) != self._single:
             return "finished lines of a kind this listener did not ask for"
@@ -79,7 +79,7 @@ class Welcome:
         return None
 
     @staticmethod
-    def as_records(run: _protocol.LineRun) -> tuple[_protocol.LineRun, list[logging.LogRecord]]:
+    def as_records(run: _frames.LineRun) -> tuple[_frames.LineRun, list[logging.LogRecord]]:
         """The records of ``run``'s lines (a record's later lines left out), and the run of
         their first lines (for the counts)."""
         dests = run.dests or [0] * len(run.lines)
@@ -97,4 +97,4 @@ class Welcome:
             )
             for n, i in enumerate(firsts)
         ]
-        return _protocol.LineRun(levels, [run.lines[i] for i in firsts]), records
+        return _frames.LineRun(levels, [run.lines[i] for i in firsts]), records

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from mplog import _protocol
+from mplog import _frames, _protocol
 from mplog._lineplan import take_dests
 from mplog._listener.peers import Peer
 from mplog._listener.welcome import Welcome
@@ -32,7 +32,7 @@ class Writer:
         self._router = router
         self._welcome = welcome
 
-    def lines(self, peer: Peer, run: _protocol.LineRun) -> str | None:
+    def lines(self, peer: Peer, run: _frames.LineRun) -> str | None:
         """Write ``run``; or, for a network sender whose lines this listener does not take,
         why it must be cut off."""
         welcome = self._welcome
@@ -52,7 +52,7 @@ class Writer:
             peer.count_lines(run, written=self._router.write_tagged(run))
         return None
 
-    def _resent(self, peer: Peer, run: _protocol.LineRun, why: str) -> None:
+    def _resent(self, peer: Peer, run: _frames.LineRun, why: str) -> None:
         """A stale sender's lines that do not fit this plan: written as records."""
         assert self._welcome is not None
         firsts, records = self._welcome.as_records(run)

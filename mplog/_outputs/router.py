@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple, Protocol, cast, runtime_checkable
 
-from mplog import _protocol
+from mplog import _frames
 from mplog._lineplan import MORE, LinePlan
 from mplog._outputs.plan import build_plan
 
 Lines = Sequence[bytes | memoryview]
+#: One record of a run of plain lines (which hold no other newline).
+_RECORD = re.compile(rb"[^\n]*\n")
 
 
 @runtime_checkable
@@ -58,7 +61,9 @@ class Router:
     ) -> None:
         self._root = root
         self._routes = dict(routes or {})
-        self._line_writers = tuple((h, _line_writer(h)) for h in line_handlers)
+        self._line_writers = tuple(
+            (h, _line_writer(h), isinstance(h, TakesLines)) for h in line_handlers
+        )
         self._chains: dict[str, tuple[logging.Handler, ...]] = {}
         self._reported: set[int] = set()
         self.errors = 0
@@ -109,12 +114,12 @@ class Router:
                     self._failed(handler, exc)
         return self.errors == errors
 
-    def write_lines(self, run: _protocol.LineRun) -> bool:
+    def write_lines(self, run: _frames.LineRun) -> bool:
         """Append finished lines to the stream handlers whose level they meet, in one write
         each; False if any of them failed."""
         ok = True
         lowest = min(run.levels)
-        for handler, write in self._line_writers:
+        for handler, write, by_record in self._line_writers:
             level = handler.level
             wanted = (
                 run.lines
@@ -125,6 +130,8 @@ class Router:
                     if levelno >= level
                 ]
             )
+            if wanted and run.plain and by_record:  # append_lines takes records, one each
+                wanted = _RECORD.findall(wanted[0])
             if wanted:
                 try:
                     write(wanted)
@@ -133,7 +140,7 @@ class Router:
                     ok = False
         return ok
 
-    def write_tagged(self, run: _protocol.LineRun) -> bool:
+    def write_tagged(self, run: _frames.LineRun) -> bool:
         """Append lines tagged with their plan output (``KIND_DEST_LINE``), in one write per
         output; False if any of them failed."""
         assert run.dests is not None

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from mplog._tls import Tls
+    from mplog._worker.reconnect import ResilientStream
 
 #: No SIGPIPE if the listener is gone, even where a program restored its default action.
 SEND_FLAGS = getattr(socket, "MSG_NOSIGNAL", 0)
@@ -208,19 +209,62 @@ class Stream:
         self.sock = sock
         self._pipe = pipe
         self._timeout_ms = None if block_timeout is None else int(block_timeout * 1000)
+        #: The level of the plain lines last written into the pipe (None: not known there).
+        self._level: int | None = None
 
     def send(self, data: bytes) -> None:
-        """Write all of ``data``, waiting for room; BlockingIOError after ``block_timeout``."""
+        """Write the frame ``data`` whole, waiting for room; BlockingIOError after
+        ``block_timeout``."""
         if self._pipe is None:
             _check_size(data)
             self.sock.sendall(data, SEND_FLAGS)  # SO_SNDTIMEO bounds the wait
-            return
+        else:
+            self._write(_protocol.nul_framed(data))  # a NUL before each frame (mplog._frames)
+
+    def send_if_room(self, data: bytes) -> bool:
+        """Write the frame ``data`` if the stream has room for its start; never leave half
+        a frame. False if there was none (nothing written)."""
+        if self._pipe is not None:
+            return self._write_if_room(_protocol.nul_framed(data))
+        try:
+            _check_size(data)
+            written = self.sock.send(data, SEND_FLAGS | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return False
+        if written < len(data):
+            self.send(data[written:])
+        return True
+
+    def send_line(self, levelno: int, line: str, *, wait: bool = True) -> bool:
+        """Write one finished line: into a pipe as a plain line (after a ``KIND_LEVEL`` frame
+        when its level is not the last line's; see ``mplog._frames``), else, or when it
+        holds a newline or a NUL, in a ``KIND_LINE`` frame. Unless ``wait``, only if the
+        stream has room: False if it had none (nothing written)."""
+        if self._pipe is None or "\n" in line or "\0" in line:
+            return send_line_frame(self, levelno, line, wait=wait)
+        data = (line + "\n").encode("utf-8", "backslashreplace")
+        if levelno != self._level:
+            data = b"\0" + _protocol.level_frame(levelno) + data
+            self._level = levelno
+        if wait:
+            self._write(data)
+            return True
+        return self._write_if_room(data)
+
+    def _write(self, data: bytes) -> None:
+        if not self._write_if_room(data):
+            self._send_rest(memoryview(data))
+
+    def _write_if_room(self, data: bytes) -> bool:
+        assert self._pipe is not None
         try:
             written = os.write(self._pipe, data)
         except BlockingIOError:
-            written = 0
+            self._level = None  # a level frame may have been refused with it
+            return False
         if written < len(data):
             self._send_rest(memoryview(data)[written:])
+        return True
 
     def _send_rest(self, view: memoryview) -> None:
         assert self._pipe is not None
@@ -234,20 +278,6 @@ class Stream:
             except BlockingIOError:
                 continue
 
-    def send_if_room(self, data: bytes) -> bool:
-        """Write ``data`` if the stream has room for its start; never leave half a frame."""
-        try:
-            if self._pipe is None:
-                _check_size(data)
-                written = self.sock.send(data, SEND_FLAGS | socket.MSG_DONTWAIT)
-            else:
-                written = os.write(self._pipe, data)
-        except BlockingIOError:
-            return False
-        if written < len(data):
-            self.send(data[written:])
-        return True
-
     def close(self, *, ours: bool = True) -> None:
         """Close the stream; ``ours=False`` in a forked child, whose copies must only be
         dropped (a shutdown would end the parent's connection too)."""
@@ -258,6 +288,22 @@ class Stream:
             with contextlib.suppress(OSError):
                 self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
+
+
+def send_frame(stream: Stream | ResilientStream, data: bytes, *, wait: bool) -> bool:
+    """Write the frame ``data``: waiting for room, or (unless ``wait``) only if there is
+    room; False if there was none (nothing written)."""
+    if wait:
+        stream.send(data)
+        return True
+    return stream.send_if_room(data)
+
+
+def send_line_frame(
+    stream: Stream | ResilientStream, levelno: int, line: str, *, wait: bool = True
+) -> bool:
+    """``send_line`` of a stream that carries frames only: a ``KIND_LINE`` frame."""
+    return send_frame(stream, _protocol.line_frame(levelno, line), wait=wait)
 
 
 def _check_size(data: bytes) -> None:

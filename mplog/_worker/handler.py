@@ -24,7 +24,7 @@ from collections.abc import Iterator
 
 from mplog import _protocol
 from mplog._settings import DEFAULT_FORMAT, Address, WorkerConfig
-from mplog._worker.connection import Stream, open_stream, process_name
+from mplog._worker.connection import Stream, open_stream, process_name, send_frame
 from mplog._worker.context import stamp, stamp_needed
 from mplog._worker.formatting import LineFormatter
 from mplog._worker.levels import apply_levels, capture_levels, follow_levels
@@ -76,12 +76,11 @@ class ShippingHandler(logging.Handler):
         self._config = config
         line_format = config.line_format
         self._line_formatter = None if line_format is None else LineFormatter(*line_format)
-        plan = config.plan if line_format is None else None
         self._plan_lines = None
-        if plan is not None:  # imported here: a worker with one text format never needs it
-            from mplog._worker.lines import PlanLines
+        if line_format is None and config.plan is not None:  # imported here: a worker with
+            from mplog._worker.lines import PlanLines  # one text format never needs it
 
-            self._plan_lines = PlanLines(plan)
+            self._plan_lines = PlanLines(config.plan)
         self._drop_below = config.shipping.drop_below
         self._welcome: bytes | None = None  # the listener's welcome this config follows
 
@@ -122,30 +121,37 @@ class ShippingHandler(logging.Handler):
         if record.processName == "MainProcess" and self._process_name != "MainProcess":
             record = logging.makeLogRecord({**record.__dict__, "processName": self._process_name})
         # The hot path, kept to a few calls: a finished line when the destination takes them.
-        data = None
+        line = None
         formatter = self._line_formatter
         if formatter is not None:
             if stamp_needed(formatter.names_pool_fields):
                 stamp(record)
             try:
-                data = _protocol.line_frame(record.levelno, formatter.format(record))
+                line = formatter.format(record)
             except Exception:  # e.g. a %(field)s the record lacks: let the listener report it
-                data = None
-        if data is None:
-            plan = self._plan_lines
-            if plan is None:
-                stamp(record)  # the listener's formats and filters may use every field
-                data = _protocol.frame(_protocol.KIND_RECORD, _protocol.record_body(record))
-            else:
-                data = plan.frames(record)  # the lines of the listener's handlers
-                if not data:  # no handler of the listener takes it
-                    return
+                line = None
+        if line is None:
+            data = self._frames(record)
+            if not data:  # no handler of the listener takes it
+                return
         if self._dropped and time.monotonic() >= self._next_drop_report:
             self._report_drops(stream, wait=False)
-        if record.levelno >= self._drop_below:
-            stream.send(data)
-        elif not stream.send_if_room(data):
+        wait = record.levelno >= self._drop_below
+        if line is not None:
+            sent = stream.send_line(record.levelno, line, wait=wait)
+        else:
+            sent = send_frame(stream, data, wait=wait)
+        if not sent:
             self._dropped[record.levelname] += 1
+
+    def _frames(self, record: logging.LogRecord) -> bytes:
+        """A record this process does not format itself: its lines for the listener's line
+        plan (none if no handler there takes it), or the record."""
+        plan = self._plan_lines
+        if plan is None:
+            stamp(record)  # the listener's formats and filters may use every field
+            return _protocol.frame(_protocol.KIND_RECORD, _protocol.record_body(record))
+        return plan.frames(record)  # the lines of the listener's handlers
 
     @property
     def failure(self) -> str | None:
@@ -215,10 +221,7 @@ class ShippingHandler(logging.Handler):
         """Tell the listener what was dropped, per level (it logs the summary and counts it):
         at most once a second, and at goodbye."""
         body = _protocol.encode({"counts": dict(self._dropped)})
-        data = _protocol.frame(_protocol.KIND_DROPPED, body)
-        if wait:
-            stream.send(data)
-        elif not stream.send_if_room(data):
+        if not send_frame(stream, _protocol.frame(_protocol.KIND_DROPPED, body), wait=wait):
             return
         self._dropped.clear()
         self._next_drop_report = time.monotonic() + 1.0
@@ -254,8 +257,7 @@ class ShippingHandler(logging.Handler):
         """Write to stderr the records a network sender's listener never acknowledged."""
         from mplog._worker.reconnect import undelivered  # network senders only
 
-        records = undelivered(frames)
-        if not records:
+        if not (records := undelivered(frames)):
             return
         sys.stderr.write(
             f"mplog: process {os.getpid()}: the log listener at {self.config.address!r} did "
@@ -366,10 +368,9 @@ def active_config() -> WorkerConfig | None:
 def configure_worker(worker_config: WorkerConfig) -> None:
     """Make this process log into the listener described by ``worker_config``.
 
-    Replaces the root logger's handlers with one :class:`ShippingHandler` (keeping it if it
-    already points at that listener, as in a forked child) and applies the logger levels
-    captured in the parent, so records filtered there are filtered here, before shipping.
-    Idempotent: pool wrappers call it in every worker, users may call it again.
+    Replaces the root logger's handlers with one :class:`ShippingHandler` (kept if it already
+    points at that listener, as in a forked child) and applies the parent's logger levels
+    (what it filters is filtered here). Idempotent: pool wrappers call it in every worker.
     """
     if not isinstance(worker_config, WorkerConfig):
         raise TypeError(

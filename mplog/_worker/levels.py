@@ -19,7 +19,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterable
 
-from mplog import _compat, _protocol
+from mplog import _compat, _frames, _protocol
 
 
 def capture_levels() -> tuple[int, tuple[tuple[str, int], ...]]:
@@ -76,7 +76,7 @@ def apply_pushed(body: bytes) -> None:
 
 
 def _read_levels(sock: socket.socket) -> None:
-    reader = _protocol.FrameReader()
+    reader = _frames.FrameReader()
     while True:
         try:
             data = sock.recv(1 << 16)

@@ -11,10 +11,9 @@
     reconnects with jittered exponential backoff; its hello carries this process's identity
     (``sid``) and the sequence number of the oldest frame in the spool, which it sends again,
     in order, before any new frame; the listener skips the frames it has already written.
-    The listener's welcome (``welcome``: its line format or plan) is followed by the handler
-    from its next record on (``welcomed``); the hello names the plan the spooled frames were
-    formatted with (``formatted``), so a listener with other handlers knows to take them as
-    records.
+    The handler follows the listener's welcome (``welcome``: its line format or plan) from
+    its next record on (``welcomed``); the hello names the plan the spooled frames were
+    formatted with (``formatted``): a listener with other handlers takes them as records.
 
 A logging call never waits for the network beyond ``block_timeout``: while the connection is
 down it only adds to the spool; when the spool is full, ``on_full`` decides (drop and count,
@@ -38,7 +37,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from mplog import _protocol
+from mplog import _frames, _protocol
 from mplog._frozen import replace
 from mplog._lineplan import DESTS_FIELD, MORE, digest, from_data
 from mplog._plaindata import welcome
@@ -49,6 +48,7 @@ from mplog._worker.connection import (
     HandshakeRefused,
     _check_size,
     connect,
+    send_line_frame,
 )
 from mplog._worker.context import HOSTNAME
 from mplog._worker.cork import AVAILABLE as CORK_AVAILABLE
@@ -106,6 +106,7 @@ class ResilientStream:
         self.formatted: str | None = None
 
     # -- the logging call's side -----------------------------------------------------------
+    send_line = send_line_frame  # a finished line travels in a frame
 
     def send(self, data: bytes) -> None:
         """Spool ``data`` and send it; when the spool is full, wait for room up to
@@ -258,7 +259,7 @@ class ResilientStream:
 
     def _follow(self, sock: socket.socket) -> None:
         """Read the listener's acknowledgements (and level changes) until the connection ends."""
-        reader = _protocol.FrameReader(MAX_FRAME)
+        reader = _frames.FrameReader(MAX_FRAME)
         while True:
             try:
                 data = sock.recv(1 << 16)
@@ -291,8 +292,7 @@ class ResilientStream:
     def close(self, *, ours: bool = True, grace: float = EXIT_GRACE) -> list[bytes]:
         """Wait up to ``grace`` s (at most ``block_timeout``) for the listener to acknowledge
         the spool, then end the connection; return the frames it never acknowledged (the
-        caller says what they were; a file spool keeps them). ``ours=False`` in a forked
-        child: drop the parent's socket and spool only."""
+        caller says what; a file spool keeps them); ``ours=False``: only drop them (a fork)."""
         if not ours:
             self._finished = True
             if self._sock is not None:
@@ -327,10 +327,10 @@ def undelivered(entries: list[bytes]) -> list[str | dict[str, Any]]:
     line (of a record's lines for several handlers, the first), or a record's fields (unless
     its lines already stood for it)."""
     found: list[str | dict[str, Any]] = []
-    reader = _protocol.FrameReader()
+    reader = _frames.FrameReader()
     for entry in entries:
         for item in reader.feed_runs(entry):
-            if isinstance(item, _protocol.LineRun):
+            if isinstance(item, _frames.LineRun):
                 dests = item.dests or [0] * len(item.lines)
                 found += [
                     bytes(line).decode("utf-8", "replace")

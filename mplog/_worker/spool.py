@@ -28,7 +28,7 @@ import struct
 import sys
 from collections import deque
 
-from mplog import _protocol
+from mplog import _frames, _protocol
 from mplog._settings import MAX_FRAME
 
 
@@ -179,7 +179,7 @@ def _left_in(path: str, room: int) -> list[bytes] | None:
         if not data.startswith(_MAGIC) or len(data) - _START > room:
             return None
         (start,) = _OFFSET.unpack_from(data, len(_MAGIC))
-        reader = _protocol.FrameReader(MAX_FRAME)
+        reader = _frames.FrameReader(MAX_FRAME)
         frames = [_protocol.frame(kind, body) for kind, body in reader.feed(data[start:])]
         os.unlink(path)
     except (OSError, ValueError):

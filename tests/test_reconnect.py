@@ -5,6 +5,7 @@ connections."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -399,12 +400,13 @@ def test_undelivered_entries_give_each_record_once() -> None:
 
 def _acknowledging(sock: socket.socket) -> None:
     """A stand-in listener: acknowledges every frame it reads, until the stream ends (or
-    TIMEOUT passes without data, if the test failed before closing it)."""
+    TIMEOUT passes without data, if the test failed before ending it); then closes it."""
     sock.settimeout(TIMEOUT)
     reader, seen = _frames.FrameReader(), 0
-    while data := sock.recv(1 << 16):
-        seen += len(reader.feed(data))
-        sock.sendall(_protocol.frame(_protocol.KIND_ACK, _protocol.ACK.pack(seen)))
+    with sock:
+        while data := sock.recv(1 << 16):
+            seen += len(reader.feed(data))
+            sock.sendall(_protocol.frame(_protocol.KIND_ACK, _protocol.ACK.pack(seen)))
 
 
 def test_a_sender_ending_during_an_outage_reconnects_within_its_grace(
@@ -436,4 +438,5 @@ def test_a_sender_ending_during_an_outage_reconnects_within_its_grace(
     assert ends, "no reconnect within the grace"
     assert left == [[]]  # every frame acknowledged: none left for stderr
     for end in ends:
-        end.close()
+        with contextlib.suppress(OSError):  # unless its thread saw the end and closed it
+            end.shutdown(socket.SHUT_RDWR)  # its thread closes it

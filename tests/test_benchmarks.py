@@ -25,6 +25,7 @@ from benchmarks import (
     listener_cpu,
     report,
     segments,
+    spawn_phases,
     startup,
     startup_rows,
     targets,
@@ -291,3 +292,16 @@ def test_segments_counts_both_ways_lossless(capsys: pytest.CaptureFixture[str]) 
     segments.main(["--senders", "2", "--records", "200"])
     out = capsys.readouterr().out
     assert "not corked (TCP_NODELAY alone):" in out and "\ncorked:" in out
+
+
+def test_spawn_phases_splits_each_kind_by_phase(capsys: pytest.CaptureFixture[str]) -> None:
+    """``python -m benchmarks.spawn_phases`` runs every kind (checking nothing was lost) and
+    prints each phase's CPU per worker, with the difference to a file per worker."""
+    table = spawn_phases.measure(workers=2, records=50, reps=1)
+    assert set(table) == set(spawn_phases.KINDS)
+    for kind, row in table.items():
+        assert row["start"] > 0 and row["log"] > 0 and row["exit"] > 0, (kind, row)
+    assert table["mplog-process"]["listener"] > 0 == table["mplog-thread"]["listener"]
+    spawn_phases.main(["--workers", "2", "--records", "20", "--reps", "1"])
+    out = capsys.readouterr().out
+    assert all(f"| {kind} |" in out for kind in spawn_phases.KINDS)

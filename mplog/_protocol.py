@@ -277,7 +277,7 @@ def make_record(fields: dict[str, Any]) -> logging.LogRecord:
     without running ``LogRecord.__init__`` (a third of the listener's cost of a record) when
     ``fields`` holds every attribute it sets; the record's attributes are then ``fields``
     itself."""
-    if not _INIT_KEYS.issubset(fields):
+    if not fields.keys() >= _INIT_KEYS:  # issubset() would build a set of fields first
         return logging.makeLogRecord(fields)
     record = logging.LogRecord.__new__(logging.LogRecord)
     record.__dict__ = fields
@@ -298,15 +298,17 @@ class LineRun:
         self.dests = dests
 
 
+#: The bodies of record frames that came one after another on one stream (views): a list.
+RecordRun = list[memoryview]
 Frame = tuple[int, bytes]
+Item = Frame | LineRun | RecordRun
 
 
 class FrameReader:
     """Split a byte stream into frames; keeps a partial frame until the rest arrives."""
 
     def __init__(self, max_frame: int | None = None) -> None:
-        #: The largest frame body taken (None: any); a longer one raises FrameTooLarge
-        #: before it is buffered.
+        #: The largest frame body taken (None: any); a longer one raises FrameTooLarge unbuffered.
         self.max_frame = max_frame
         self._partial = bytearray()
         self._needed = 0  # bytes the partial frame needs before it is worth parsing again
@@ -318,25 +320,25 @@ class FrameReader:
 
     def feed(self, data: bytes) -> list[Frame]:
         """Add ``data``; return every frame it completes, as ``(kind, body)``."""
-        return self._split(data, group_lines=False)  # type: ignore[return-value]
-
-    def feed_runs(self, data: bytes) -> list[Frame | LineRun]:
-        """Like :meth:`feed`, except that consecutive ``KIND_LINE`` frames come as one
-        :class:`LineRun`: the listener's hot path, with no Python work per line beyond
-        finding where it starts and ends (the lines are views of the data, not copies)."""
-        return self._split(data, group_lines=True)
-
-    def _split(self, data: bytes, *, group_lines: bool) -> list[Frame | LineRun]:
         buffer = self._join(data)
-        if buffer is None:
-            return []
-        view = memoryview(buffer)
-        size = len(buffer)
-        pos = 0
-        items: list[Frame | LineRun] = []
+        frames = [] if buffer is None else self._split(buffer, False)
+        return frames  # type: ignore[return-value]
+
+    def feed_runs(self, data: bytes, *, records: bool = False) -> list[Item]:
+        """Like :meth:`feed`, except that consecutive ``KIND_LINE`` frames come as one
+        :class:`LineRun`: the listener's hot path, with no Python work per line beyond finding
+        where it starts and ends (views of the data, not copies); with ``records``, consecutive
+        ``KIND_RECORD`` frames as one :class:`RecordRun` (their bodies, views too)."""
+        buffer = self._join(data)
+        return [] if buffer is None else self._split(buffer, True, records)
+
+    def _split(self, buffer: bytes, group_lines: bool, group_records: bool = False) -> list[Item]:
+        view, size, pos = memoryview(buffer), len(buffer), 0
+        items: list[Item] = []
         levels: list[int] | None = None
         lines: list[memoryview] = []
         dests: list[int] | None = None
+        bodies: RecordRun | None = None
         while True:
             if size - pos >= _LINE_HEADER.size:  # one unpack for the common frame
                 length, kind, levelno = _LINE_HEADER.unpack_from(buffer, pos)
@@ -347,21 +349,26 @@ class FrameReader:
             end = pos + HEADER.size + length
             if end > size:
                 break
-            if group_lines and kind == KIND_LINE and length >= LINE_LEVEL.size:
+            if kind == KIND_RECORD and group_records:
+                if bodies is None:
+                    levels, dests, bodies = None, None, []
+                    items.append(bodies)
+                bodies.append(view[pos + HEADER.size : end])
+            elif group_lines and kind == KIND_LINE and length >= LINE_LEVEL.size:
                 if levels is None or dests is not None:
-                    levels, lines, dests = [], [], None
+                    levels, lines, dests, bodies = [], [], None, None
                     items.append(LineRun(levels, lines))
                 levels.append(levelno)
                 lines.append(view[pos + _LINE_HEADER.size : end])
             elif group_lines and kind == KIND_DEST_LINE and length >= 4:
                 if levels is None or dests is None:
-                    levels, lines, dests = [], [], []
+                    levels, lines, dests, bodies = [], [], [], None
                     items.append(LineRun(levels, lines, dests))
                 levels.append(levelno)
                 dests.append(_DEST.unpack_from(buffer, pos + _LINE_HEADER.size)[0])
                 lines.append(view[pos + _DEST_HEADER.size : end])
             else:
-                levels = dests = None
+                levels = dests = bodies = None
                 items.append((kind, buffer[pos + HEADER.size : end]))
             pos = end
         self._keep(buffer[pos:])

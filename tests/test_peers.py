@@ -51,3 +51,20 @@ def test_count_unread_counts_whole_records_and_every_byte() -> None:
         right.close()
     assert peer.unread_records == 4
     assert peer.unread_bytes == 7 + len(rest)
+
+
+def test_count_unread_counts_a_run_of_records_left_unhandled() -> None:
+    """A run of record frames cut off at stop counts as its records, and as their bytes with
+    their headers, beside what is still in the stream."""
+    left, right = socket.socketpair()
+    peer = Peer(left, pid=1)
+    frames = [_frame("one"), _frame("two"), _frame("three")]
+    try:
+        (run,) = _protocol.FrameReader().feed_runs(b"".join(frames[:2]), records=True)
+        right.sendall(frames[2])
+        peer.count_unread([run])
+    finally:
+        left.close()
+        right.close()
+    assert peer.unread_records == 3
+    assert peer.unread_bytes == sum(map(len, frames))

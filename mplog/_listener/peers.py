@@ -107,7 +107,7 @@ class Peer:
         """Bytes written by this process and not yet handled."""
         return unread_bytes(self.stream) + self.reader.pending
 
-    def count_unread(self, unhandled: Sequence[_protocol.Frame | _protocol.LineRun] = ()) -> None:
+    def count_unread(self, unhandled: Sequence[_protocol.Item] = ()) -> None:
         """Count what this process wrote that will not be handled: the ``unhandled`` items
         already read, and what is left in the stream (read now, without handling it).
 
@@ -277,14 +277,18 @@ def _receive_plain(stream: socket.socket | int, size: int) -> bytes:
     return stream.recv(size)
 
 
-def _bytes_in(item: _protocol.Frame | _protocol.LineRun) -> int:
+def _bytes_in(item: _protocol.Item) -> int:
+    if isinstance(item, list):  # a run of record frames: their bodies
+        return sum(map(len, item)) + len(item) * _protocol.HEADER.size
     if isinstance(item, _protocol.LineRun):
         header = _protocol.LINE_HEADER_SIZE + (0 if item.dests is None else _protocol.DEST_SIZE)
         return sum(len(line) for line in item.lines) + len(item.lines) * header
     return _protocol.HEADER.size + len(item[1])
 
 
-def _records_in(item: _protocol.Frame | _protocol.LineRun) -> int:
+def _records_in(item: _protocol.Item) -> int:
+    if isinstance(item, list):  # a run of record frames
+        return len(item)
     if isinstance(item, _protocol.LineRun):
         if item.dests is not None:  # a record's later lines (tagged MORE) count once
             return sum(1 for dest in item.dests if dest < MORE)

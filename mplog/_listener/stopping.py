@@ -110,9 +110,7 @@ class Stopping:
         )
         return peer.said_bye or peer.exited or main
 
-    def cut_off(
-        self, peer: Peer, unhandled: Sequence[_protocol.Frame | _protocol.LineRun] = ()
-    ) -> None:
+    def cut_off(self, peer: Peer, unhandled: Sequence[_protocol.Item] = ()) -> None:
         """Close a process's stream at stop, counting what it leaves unread: what is still in
         the stream and the ``unhandled`` items already read from it."""
         peer.count_unread(unhandled)

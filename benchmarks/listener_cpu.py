@@ -89,6 +89,16 @@ def _custom(out: Path) -> Router:
     return HandlersDestination([handler]).build()
 
 
+def _mixed(out: Path) -> Router:
+    """A plain file the workers write lines for, beside the custom handler: each record
+    comes as a line for the one and a record frame for the other."""
+    plain = logging.FileHandler(out / "plain.log", encoding="utf-8")
+    plain.setFormatter(logging.Formatter(FORMAT))
+    custom = CustomFileHandler(out / "bench.log", encoding="utf-8")
+    custom.setFormatter(logging.Formatter(FORMAT))
+    return HandlersDestination([plain, custom]).build()
+
+
 def _not_debug(record: logging.LogRecord) -> bool:
     return record.levelno > logging.DEBUG
 
@@ -113,6 +123,7 @@ DESTINATIONS: dict[str, tuple[Make, logging.Formatter]] = {
     "rotating": (_rotating, logging.Formatter(FORMAT)),
     "custom": (_custom, logging.Formatter(FORMAT)),
     "filtered": (_filtered, logging.Formatter(FORMAT)),
+    "mixed": (_mixed, logging.Formatter(FORMAT)),
 }
 
 

@@ -94,12 +94,14 @@ class Router:
     def handle(self, record: logging.LogRecord, only: Sequence[int] | None = None) -> bool:
         """Pass ``record`` to every handler it reaches (or, with ``only``, to those of the
         plan's outputs a process routed it to); False if any of them failed."""
+        chain: Sequence[logging.Handler]
         if only is None:  # one lookup per record (the record path's cost, see writing.py)
             filters, chain = self._chains.get(record.name) or self._chain(record.name)
             if filters and not _passes(filters, record):
                 return True
         else:
-            chain = tuple(self._outputs[i] for i in only if 0 <= i < len(self._outputs))
+            outputs = self._outputs
+            chain = [outputs[i] for i in only if 0 <= i < len(outputs)]
         errors = self.errors
         for handler in chain:
             if record.levelno >= handler.level:

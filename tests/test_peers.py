@@ -7,6 +7,7 @@ import os
 import socket
 
 from mplog import _protocol
+from mplog._lineplan import MORE
 from mplog._listener.peers import Peer, unread_bytes
 
 
@@ -68,3 +69,18 @@ def test_count_unread_counts_a_run_of_records_left_unhandled() -> None:
         right.close()
     assert peer.unread_records == 3
     assert peer.unread_bytes == sum(map(len, frames))
+
+
+def test_count_lines_per_level_one_line_or_many() -> None:
+    """A run of one line (as between record frames) and a longer one count the same way:
+    per level name, a record's later lines (tagged MORE) not again."""
+    left, right = socket.socketpair()
+    with left, right:
+        peer = Peer(left, pid=1)
+        one = _protocol.LineRun([logging.ERROR], [memoryview(b"e\n")], [0])
+        many = _protocol.LineRun([20, 20, 30, 20], [memoryview(b"x\n")] * 4, [0, MORE | 0, 1, 0])
+        peer.count_lines(one, written=True)
+        peer.count_lines(many, written=False)
+        peer.count_lines(_protocol.LineRun([25], [memoryview(b"c\n")]), written=True)
+    assert dict(peer.levels) == {"ERROR": 1, "INFO": 2, "WARNING": 1, "Level 25": 1}
+    assert (peer.received, peer.written) == (5, 2)

@@ -173,8 +173,11 @@ class Peer:
             levels = [lv for lv, dest in zip(levels, run.dests, strict=True) if dest < MORE]
         count = len(levels)
         self.received += count
-        for levelno, n in Counter(levels).items():
-            self.levels[_level_name(levelno)] += n
+        if count == 1:  # lines between record frames (for handlers that need records) come one
+            self.levels[_level_name(levels[0])] += 1  # per run: no Counter for them
+        else:
+            for levelno, n in Counter(levels).items():
+                self.levels[_level_name(levelno)] += n
         if written:
             self.written += count
 

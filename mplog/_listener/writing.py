@@ -14,9 +14,9 @@ written as records.
 from __future__ import annotations
 
 import logging
-import marshal
 from collections.abc import Callable
 from logging import LogRecord, makeLogRecord
+from marshal import loads as _loads
 from typing import Any
 
 from mplog import _protocol
@@ -29,8 +29,9 @@ from mplog._worker.context import stamp
 
 #: ``overdue(peer)``: whether stop() cuts ``peer`` off now (``Stopping.overdue``).
 Overdue = Callable[[Peer], bool]
-_NOT_ROUTED = (False, None)
+_NONE = (False, None)  # a record its process did not route: counted here, by logger name
 _INIT_KEYS = _protocol._INIT_KEYS
+_new = LogRecord.__new__
 
 
 class Writer:
@@ -103,29 +104,28 @@ class Writer:
         # One loop per read instead of five calls per frame between the loop and the router,
         # and no bytes copied per frame (``run`` holds views of the read): the listener's CPU
         # per record on the record path, measured in benchmarks/listener_cpu.py: see README.
-        routed, levels, loads, new = peer.lines, peer.levels, marshal.loads, LogRecord.__new__
-        handle = self._router.handle
-        bad: list[BaseException] = []
+        bad: list[BaseException] | None = None
         last = len(run) - 1
         for index, body in enumerate(run):
             try:
-                fields = loads(body)
+                fields = _loads(body)
                 if type(fields) is not dict:
                     raise ValueError(f"a record body holding a {type(fields).__name__}")
-                counted, only = take_dests(fields) if routed and DESTS in fields else _NOT_ROUTED
+                counted, only = take_dests(fields) if DESTS in fields and peer.lines else _NONE
                 if fields.keys() >= _INIT_KEYS:  # as _protocol.make_record, inlined
-                    record = new(LogRecord)
+                    record = _new(LogRecord)
                     record.__dict__ = fields
                 else:
                     record = makeLogRecord(fields)
                 if not counted:
-                    levels[record.levelname] += 1
+                    peer.levels[record.levelname] += 1
                     peer.received += 1
-                if handle(record, only):  # handlers' own errors are contained and counted
+                if self._router.handle(record, only):  # handlers' errors: contained, counted
                     peer.written += not counted
                 elif counted:
                     peer.written -= 1
             except (ValueError, EOFError, TypeError, KeyError) as exc:
+                bad = [] if bad is None else bad
                 bad.append(exc)
                 continue
             if index < last and overdue(peer):

@@ -349,12 +349,7 @@ class FrameReader:
             end = pos + HEADER.size + length
             if end > size:
                 break
-            if kind == KIND_RECORD and group_records:
-                if bodies is None:
-                    levels, dests, bodies = None, None, []
-                    items.append(bodies)
-                bodies.append(view[pos + HEADER.size : end])
-            elif group_lines and kind == KIND_LINE and length >= LINE_LEVEL.size:
+            if group_lines and kind == KIND_LINE and length >= LINE_LEVEL.size:
                 if levels is None or dests is not None:
                     levels, lines, dests, bodies = [], [], None, None
                     items.append(LineRun(levels, lines))
@@ -367,6 +362,11 @@ class FrameReader:
                 levels.append(levelno)
                 dests.append(_DEST.unpack_from(buffer, pos + _LINE_HEADER.size)[0])
                 lines.append(view[pos + _DEST_HEADER.size : end])
+            elif kind == KIND_RECORD and group_records:
+                if bodies is None:
+                    levels, dests, bodies = None, None, []
+                    items.append(bodies)
+                bodies.append(view[pos + HEADER.size : end])
             else:
                 levels = dests = bodies = None
                 items.append((kind, buffer[pos + HEADER.size : end]))

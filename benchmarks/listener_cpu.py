@@ -12,8 +12,11 @@ through to the files. Times are CPU time (``time.process_time``), medians of ``-
 
 The ``custom`` and ``filtered`` destinations are handlers the workers cannot reproduce (a
 ``FileHandler`` subclass with its own ``emit``; a ``FileHandler`` with a filter function):
-they take the record path on both rows. ``--profile NAME`` prints where the listener's time
-goes for destination ``NAME`` on the record path (cProfile, the top functions by own time).
+they take the record path on both rows; ``mixed`` is a plain file (lines) beside the custom
+handler (records); ``discard``, a handler that does nothing, leaves the listener's own work
+per record (its FileHandler column is the text format's). ``--profile NAME`` prints where
+the listener's time goes for destination ``NAME`` on the record path (cProfile, the top
+functions by own time).
 """
 
 from __future__ import annotations
@@ -99,6 +102,18 @@ def _mixed(out: Path) -> Router:
     return HandlersDestination([plain, custom]).build()
 
 
+class DiscardHandler(logging.Handler):
+    """Takes every record and does nothing with it: what is left is the listener's own work
+    per record on the record path (read, split, decode, rebuild, count, route)."""
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        return True
+
+
+def _discard(out: Path) -> Router:
+    return HandlersDestination([DiscardHandler()]).build()
+
+
 def _not_debug(record: logging.LogRecord) -> bool:
     return record.levelno > logging.DEBUG
 
@@ -124,6 +139,7 @@ DESTINATIONS: dict[str, tuple[Make, logging.Formatter]] = {
     "custom": (_custom, logging.Formatter(FORMAT)),
     "filtered": (_filtered, logging.Formatter(FORMAT)),
     "mixed": (_mixed, logging.Formatter(FORMAT)),
+    "discard": (_discard, logging.Formatter(FORMAT)),
 }
 
 

@@ -96,7 +96,7 @@ class Router:
         plan's outputs a process routed it to); False if any of them failed."""
         chain: Sequence[logging.Handler]
         if only is None:  # one lookup per record (the record path's cost, see writing.py)
-            filters, chain = self._chains.get(record.name) or self._chain(record.name)
+            filters, chain = self._chains.get(record.name) or self._route_of(record.name)
             if filters and not _passes(filters, record):
                 return True
         else:
@@ -160,7 +160,8 @@ class Router:
                 ok = False
         return ok
 
-    def _chain(self, name: str) -> tuple[Any, tuple[logging.Handler, ...]]:
+    def _route_of(self, name: str) -> tuple[Any, tuple[logging.Handler, ...]]:
+        """The filters of ``name``'s own route and the handlers it reaches (cached)."""
         route = self._routes.get(name) or (self._root if name == "root" else None)
         entry = self._chains[name] = (() if route is None else route.filters, self._resolve(name))
         return entry

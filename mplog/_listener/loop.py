@@ -219,7 +219,7 @@ class ListenerLoop:
             item = numbered if peer.sid is None else self._acks.fresh(peer, numbered)
             if item is None:  # sent again after a reconnect, and already written
                 continue
-            # A hello is a frame of its own: it is handled before the records that follow it.
+            # A hello is a frame of its own: handled before the lines or records that follow it.
             if isinstance(item, list) and peer.pid is not None:  # a local process's records
                 taken = self._writer.records(peer, item, self._stop.overdue)
                 if taken < len(item):

@@ -8,7 +8,15 @@ the same formatter handling the record into a file of its own. The listener side
 listener loop (``ListenerLoop``) fed the frames those workers would send, in 256 KiB reads,
 through to the files. Times are CPU time (``time.process_time``), medians of ``--reps``::
 
-    python -m benchmarks.listener_cpu [--records 20000] [--reps 5]
+    python -m benchmarks.listener_cpu [--records 20000] [--reps 5] [--only custom,filtered]
+
+The ``custom`` and ``filtered`` destinations are handlers the workers cannot reproduce (a
+``FileHandler`` subclass with its own ``emit``; a ``FileHandler`` with a filter function):
+they take the record path on both rows; ``mixed`` is a plain file (lines) beside the custom
+handler (records); ``discard``, a handler that does nothing, leaves the listener's own work
+per record (its FileHandler column is the text format's). ``--profile NAME`` prints where
+the listener's time goes for destination ``NAME`` on the record path (cProfile, the top
+functions by own time).
 """
 
 from __future__ import annotations
@@ -67,6 +75,56 @@ def _dictconfig(out: Path) -> Router:
     return ConfigDestination(config).build()
 
 
+class CustomFileHandler(logging.FileHandler):
+    """A handler the workers cannot reproduce (a subclass with its own ``emit``): it keeps
+    the record path, whatever the plan."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            self.stream.write(self.format(record) + self.terminator)
+        except Exception:
+            self.handleError(record)
+
+
+def _custom(out: Path) -> Router:
+    handler = CustomFileHandler(out / "bench.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter(FORMAT))
+    return HandlersDestination([handler]).build()
+
+
+def _mixed(out: Path) -> Router:
+    """A plain file the workers write lines for, beside the custom handler: each record
+    comes as a line for the one and a record frame for the other."""
+    plain = logging.FileHandler(out / "plain.log", encoding="utf-8")
+    plain.setFormatter(logging.Formatter(FORMAT))
+    custom = CustomFileHandler(out / "bench.log", encoding="utf-8")
+    custom.setFormatter(logging.Formatter(FORMAT))
+    return HandlersDestination([plain, custom]).build()
+
+
+class DiscardHandler(logging.Handler):
+    """Takes every record and does nothing with it: what is left is the listener's own work
+    per record on the record path (read, split, decode, rebuild, count, route)."""
+
+    def handle(self, record: logging.LogRecord) -> bool:
+        return True
+
+
+def _discard(out: Path) -> Router:
+    return HandlersDestination([DiscardHandler()]).build()
+
+
+def _not_debug(record: logging.LogRecord) -> bool:
+    return record.levelno > logging.DEBUG
+
+
+def _filtered(out: Path) -> Router:
+    handler = logging.FileHandler(out / "bench.log", encoding="utf-8")
+    handler.setFormatter(logging.Formatter(FORMAT))
+    handler.addFilter(_not_debug)  # a filter function: the workers cannot run it
+    return HandlersDestination([handler]).build()
+
+
 def _rotating(out: Path) -> Router:
     handler = mplog.RotatingHandler(out / "bench.log", max_bytes="10 MB")
     handler.setFormatter(logging.Formatter(FORMAT))
@@ -78,6 +136,10 @@ DESTINATIONS: dict[str, tuple[Make, logging.Formatter]] = {
     "handlers": (_handlers, logging.Formatter(FORMAT)),
     "dictconfig": (_dictconfig, logging.Formatter(FORMAT)),
     "rotating": (_rotating, logging.Formatter(FORMAT)),
+    "custom": (_custom, logging.Formatter(FORMAT)),
+    "filtered": (_filtered, logging.Formatter(FORMAT)),
+    "mixed": (_mixed, logging.Formatter(FORMAT)),
+    "discard": (_discard, logging.Formatter(FORMAT)),
 }
 
 
@@ -122,16 +184,52 @@ def measure(name: str, records: bool, count: int) -> tuple[float, float]:
     return worker_s / count * 1e6, listener_s / count * 1e6
 
 
+def profile(name: str, count: int, top: int = 25) -> str:
+    """cProfile of the listener taking ``count`` records of destination ``name`` on the
+    record path: the ``top`` functions by own time."""
+    import cProfile
+    import io
+    import pstats
+
+    make, _ = DESTINATIONS[name]
+    with tempfile.TemporaryDirectory(prefix="mplog-cpu-") as tmp, record_path(True):
+        router = make(Path(tmp))
+        frames = []
+        for record in _records(count):
+            stamp(record)
+            frames.append(_protocol.frame(_protocol.KIND_RECORD, _protocol.record_body(record)))
+        data = b"".join(frames)
+        profiler = cProfile.Profile()
+        profiler.runcall(_listen, router, data)
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
 def _listen(router: Router, data: bytes) -> None:
-    """Feed ``data`` to a real listener loop's frame handling, as one process's stream."""
+    """Feed ``data`` to a real listener loop as one process's stream: written into a socket
+    256 KiB at a time, each read and handled by the loop's own ``read``."""
     mine, theirs = socket.socketpair()
     with mine, theirs:
+        theirs.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4 * _READ)  # a whole read fits
+        mine.setblocking(False)
         loop = ListenerLoop(None, "token", router)
         peer = Peer(mine)
         peer.pid, peer.name = os.getpid(), "bench"
+        loop.peers[mine] = peer
         for start in range(0, len(data), _READ):
-            assert loop._handle(peer, peer.reader.feed_runs(data[start : start + _READ]))
+            theirs.sendall(data[start : start + _READ])
+            while _pending(mine):  # the rest of a chunk, if one read did not take it all
+                loop.read(peer)
+        assert mine in loop.peers, "the listener cut the benchmark's stream off"
         router.close()
+
+
+def _pending(sock: socket.socket) -> bool:
+    try:
+        return bool(sock.recv(1, socket.MSG_PEEK))
+    except BlockingIOError:
+        return False
 
 
 def file_handler_cpu(name: str, count: int) -> float:
@@ -153,10 +251,16 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.listener_cpu")
     parser.add_argument("--records", type=int, default=20_000)
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--only", default="", help="comma-separated destinations (default: all)")
+    parser.add_argument("--profile", metavar="NAME", help="profile NAME's record path instead")
     args = parser.parse_args(argv)
+    if args.profile:
+        print(profile(args.profile, args.records))
+        return
+    names = args.only.split(",") if args.only else list(DESTINATIONS)
     print("| destination | path | worker µs/record | FileHandler µs/record | listener µs/record |")
     print("|---|---|---|---|---|")
-    for name in DESTINATIONS:
+    for name in names:
         own = statistics.median(file_handler_cpu(name, args.records) for _ in range(args.reps))
         for records in (False, True):
             runs = [measure(name, records, args.records) for _ in range(args.reps)]

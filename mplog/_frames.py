@@ -23,6 +23,7 @@ from mplog._protocol import (
     KIND_DEST_LINE,
     KIND_LEVEL,
     KIND_LINE,
+    KIND_RECORD,
     LINE_HEADER,
     LINE_LEVEL,
     FrameTooLarge,
@@ -63,7 +64,10 @@ class LineRun:
         return len(self.levels) if self.records is None else self.records
 
 
+#: The bodies of record frames that came one after another on one stream (views): a list.
+RecordRun = list[memoryview]
 Frame = tuple[int, bytes]
+Item = Frame | LineRun | RecordRun
 
 
 class FrameReader:
@@ -89,24 +93,28 @@ class FrameReader:
     def feed(self, data: bytes) -> list[Frame]:
         """Add ``data``; return every frame it completes, as ``(kind, body)``."""
         buffer = self._join(data)
-        return [] if buffer is None else self._split(buffer, group_lines=False)  # type: ignore[return-value]
+        return [] if buffer is None else self._split(buffer, False)  # type: ignore[return-value]
 
-    def feed_runs(self, data: bytes) -> list[Frame | LineRun]:
+    def feed_runs(self, data: bytes, *, records: bool = False) -> list[Item]:
         """Like :meth:`feed`, except that consecutive ``KIND_LINE`` frames come as one
-        :class:`LineRun`: the listener's hot path, with no Python work per line beyond
-        finding where it starts and ends (the lines are views of the data, not copies)."""
+        :class:`LineRun`: the listener's hot path, with no Python work per line beyond finding
+        where it starts and ends (views of the data, not copies); with ``records``, consecutive
+        ``KIND_RECORD`` frames as one :class:`RecordRun` (their bodies, views too)."""
         buffer = self._join(data)
-        return [] if buffer is None else self._split(buffer, group_lines=True)
+        return [] if buffer is None else self._split(buffer, True, records)
 
-    def _split(self, buffer: bytes, *, group_lines: bool) -> list[Frame | LineRun]:  # noqa: PLR0912
+    def _split(  # noqa: PLR0912, PLR0915
+        self, buffer: bytes, group_lines: bool, group_records: bool = False
+    ) -> list[Item]:
         # One loop, not a call per frame: every frame of every process passes here.
         view = memoryview(buffer)
         size = len(buffer)
         pos = keep = 0
-        items: list[Frame | LineRun] = []
+        items: list[Item] = []
         levels: list[int] | None = None
         lines: list[memoryview] = []
         dests: list[int] | None = None
+        bodies: RecordRun | None = None
         plain = self.plain
         while True:
             keep = pos
@@ -114,7 +122,7 @@ class FrameReader:
                 pos = self._plain_run(buffer, view, pos, items)
                 if pos == keep:  # a line not whole yet
                     break
-                levels = None
+                levels = bodies = None
                 continue
             pos += plain  # on a pipe, the NUL before a frame
             if size - pos >= LINE_HEADER.size:  # one unpack for the common frame
@@ -128,29 +136,32 @@ class FrameReader:
                 break
             if group_lines and kind == KIND_LINE and length >= LINE_LEVEL.size:
                 if levels is None or dests is not None:
-                    levels, lines, dests = [], [], None
+                    levels, lines, dests, bodies = [], [], None, None
                     items.append(LineRun(levels, lines))
                 levels.append(levelno)
                 lines.append(view[pos + LINE_HEADER.size : end])
             elif group_lines and kind == KIND_DEST_LINE and length >= 4:
                 if levels is None or dests is None:
-                    levels, lines, dests = [], [], []
+                    levels, lines, dests, bodies = [], [], [], None
                     items.append(LineRun(levels, lines, dests))
                 levels.append(levelno)
                 dests.append(DEST.unpack_from(buffer, pos + LINE_HEADER.size)[0])
                 lines.append(view[pos + DEST_HEADER.size : end])
+            elif kind == KIND_RECORD and group_records:
+                if bodies is None:
+                    levels, dests, bodies = None, None, []
+                    items.append(bodies)
+                bodies.append(view[pos + HEADER.size : end])
             elif plain and kind == KIND_LEVEL and length == LINE_LEVEL.size:
                 self._level = levelno
             else:
-                levels = dests = None
+                levels = dests = bodies = None
                 items.append((kind, buffer[pos + HEADER.size : end]))
             pos = end
         self._keep(buffer[keep:])
         return items
 
-    def _plain_run(
-        self, buffer: bytes, view: memoryview, pos: int, items: list[Frame | LineRun]
-    ) -> int:
+    def _plain_run(self, buffer: bytes, view: memoryview, pos: int, items: list[Item]) -> int:
         """Add the plain lines at ``pos`` as one run; return where they end (``pos`` if no
         line is whole yet). What breaks the rules (a line cut by a frame, lines before any
         level) becomes a ``KIND_BROKEN`` frame and ends the stream's reading."""

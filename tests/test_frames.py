@@ -117,6 +117,69 @@ def test_feed_runs_at_every_byte_boundary() -> None:
         assert reader.pending == 0
 
 
+def _record_runs_stream() -> tuple[bytes, list[object]]:
+    """Records around lines and other frames, and what feed_runs(records=True) makes of it."""
+    bodies = [_protocol.encode({"msg": f"record {i}"}) for i in range(5)]
+    records = [_protocol.frame(_protocol.KIND_RECORD, body) for body in bodies]
+    bye = _protocol.frame(_protocol.KIND_BYE, b"")
+    line = _protocol.line_frame(20, "line")
+    stream = records[0] + records[1] + line + records[2] + bye + records[3] + records[4]
+    expected = [
+        ("records", bodies[:2]),
+        ([20], [b"line\n"]),
+        ("records", bodies[2:3]),
+        (_protocol.KIND_BYE, b""),
+        ("records", bodies[3:]),
+    ]
+    return stream, expected
+
+
+def _with_records(items: list[_frames.Item]) -> list[object]:
+    return [
+        ("records", [bytes(body) for body in item]) if isinstance(item, list) else item
+        for item in _as_data(items)  # type: ignore[arg-type]
+    ]
+
+
+def test_feed_runs_groups_consecutive_record_frames() -> None:
+    """With ``records``, consecutive record frames come as one run of their bodies (views of
+    the data read), in stream order with the lines and frames around them; without, each is
+    a ``(kind, body)`` frame."""
+    stream, expected = _record_runs_stream()
+    items = _frames.FrameReader().feed_runs(stream, records=True)
+    assert _with_records(items) == expected
+    assert all(
+        type(body) is memoryview for item in items if isinstance(item, list) for body in item
+    )
+    plain = _frames.FrameReader().feed_runs(stream)
+    kinds = [item[0] for item in plain if isinstance(item, tuple)]
+    assert kinds == [_protocol.KIND_RECORD] * 3 + [_protocol.KIND_BYE] + [_protocol.KIND_RECORD] * 2
+
+
+def test_record_runs_at_every_byte_boundary() -> None:
+    """Cut anywhere, every record body comes out exactly once, in order, with the lines and
+    frames around it in their place."""
+    stream, _ = _record_runs_stream()
+
+    def flat(items: list[_frames.Item]) -> list[object]:
+        out: list[object] = []
+        for item in _with_records(items):
+            if isinstance(item, tuple) and item[0] == "records":
+                out += [("record", body) for body in item[1]]
+            else:
+                out.append(item)
+        return out
+
+    whole = flat(_frames.FrameReader().feed_runs(stream, records=True))
+    assert len([x for x in whole if isinstance(x, tuple) and x[0] == "record"]) == 5
+    for cut in range(len(stream) + 1):
+        reader = _frames.FrameReader()
+        first = reader.feed_runs(stream[:cut], records=True)
+        second = reader.feed_runs(stream[cut:], records=True)
+        assert flat(first + second) == whole, f"cut at {cut}"
+        assert reader.pending == 0
+
+
 def test_feed_runs_passes_a_short_line_frame_on_as_a_frame() -> None:
     """A line frame too short to hold its level is not a line: it comes out as a plain
     frame, for the listener to reject."""

@@ -45,7 +45,7 @@ def test_chain_is_the_routers(name: str) -> None:
     assert plan is not None
     indices, _ = plan.chain(name)
     by_index = [router.handlers[i] for i in indices]
-    assert by_index == list(router._chain(name))
+    assert by_index == list(router._route_of(name)[1])
 
 
 def test_filtered_is_the_loggers_own() -> None:

@@ -7,6 +7,7 @@ import contextlib
 import fcntl
 import logging
 import os
+import selectors
 import socket
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import pytest
 from mplog import _frames, _protocol
 from mplog._listener import loop as _listener
 from mplog._listener.loop import ListenerLoop
+from mplog._listener.peers import Peer
 from mplog._outputs.router import Route, Router
 from mplog._worker.connection import _F_SETPIPE_SZ
 from tests._helpers import ListHandler
@@ -184,8 +186,8 @@ def test_record_before_hello_is_rejected(harness: Harness, kind: str) -> None:
 
 
 def test_garbage_record_body_does_not_kill_listener(harness: Harness) -> None:
-    """An authenticated connection sending an undecodable record body is dropped; the
-    listener keeps serving other processes and still replies to stop."""
+    """An undecodable record body from an authenticated connection is skipped and counted;
+    the listener keeps serving other processes and still replies to stop."""
     bad = harness.connect(pid=103)
     bad.sendall(_protocol.frame(_protocol.KIND_RECORD, b"\xff\x00garbage"))
     bad.close()
@@ -195,6 +197,48 @@ def test_garbage_record_body_does_not_kill_listener(harness: Harness) -> None:
     stats = harness.stop()
     assert "still here" in harness.messages()
     assert stats["processes"][104]["received"] == 1
+
+
+def test_a_bad_record_frame_costs_no_other_record(harness: Harness) -> None:
+    """A record frame that cannot be decoded, in the middle of a run of records read at
+    once, is reported and counted as rejected; every record before and after it (in the
+    same read and later ones) is written in order, and the process is not cut off."""
+    sock = harness.connect(pid=111)
+    bad = _protocol.frame(_protocol.KIND_RECORD, b"\xff\x00garbage")
+    sock.sendall(b"".join(_record_frame(f"r{i}") for i in range(3)) + bad + _record_frame("r3"))
+    sock.sendall(_record_frame("r4") + _protocol.frame(_protocol.KIND_BYE, b""))
+    sock.close()
+    stats = harness.stop()
+    messages = harness.messages()
+    assert [m for m in messages if m.startswith("r")] == [f"r{i}" for i in range(5)]
+    (report,) = [m for m in messages if "cannot be decoded" in m]
+    assert report.startswith("process 111 (p) sent 1 frame(s)") and "skipped" in report
+    assert stats["rejected"] == 1
+    assert stats["processes"][111]["received"] == 5
+    assert stats["processes"][111]["written"] == 5
+    assert stats["processes"][111]["state"] == "closed"
+
+
+def test_stop_cuts_a_process_off_in_the_middle_of_a_run_of_records(tmp_path: Path) -> None:
+    """When stop()'s deadline has passed for a process still alive, the listener stops
+    between two records of a run read at once: the rest of the run, and what the stream
+    still holds, are counted as unread, not written."""
+    handler = ListHandler()
+    loop = ListenerLoop(None, TOKEN, Router(Route((handler,))))
+    mine, theirs = socket.socketpair()
+    with theirs:
+        mine.setblocking(False)
+        peer = Peer(mine, pid=112, name="p")
+        loop.peers[mine] = peer
+        loop._selector.register(mine, selectors.EVENT_READ, peer)
+        theirs.sendall(b"".join(_record_frame(f"r{i}") for i in range(10)))
+        loop._stop.deadline = time.monotonic()  # passed: peer is alive (no goodbye)
+        loop.read(peer)
+        assert handler.messages == ["r0"]
+        assert (peer.unread_records, peer.ended) == (9, "cut off by stop()")
+        assert peer.received == peer.written == 1
+        assert mine not in loop.peers
+    loop._selector.close()
 
 
 def test_torn_frame_and_death_are_reported(harness: Harness) -> None:

@@ -6,7 +6,8 @@ import logging
 import os
 import socket
 
-from mplog import _protocol
+from mplog import _frames, _protocol
+from mplog._lineplan import MORE
 from mplog._listener.peers import Peer, unread_bytes
 
 
@@ -51,3 +52,35 @@ def test_count_unread_counts_whole_records_and_every_byte() -> None:
         right.close()
     assert peer.unread_records == 4
     assert peer.unread_bytes == 7 + len(rest)
+
+
+def test_count_unread_counts_a_run_of_records_left_unhandled() -> None:
+    """A run of record frames cut off at stop counts as its records, and as their bytes with
+    their headers, beside what is still in the stream."""
+    left, right = socket.socketpair()
+    peer = Peer(left, pid=1)
+    frames = [_frame("one"), _frame("two"), _frame("three")]
+    try:
+        (run,) = _frames.FrameReader().feed_runs(b"".join(frames[:2]), records=True)
+        right.sendall(frames[2])
+        peer.count_unread([run])
+    finally:
+        left.close()
+        right.close()
+    assert peer.unread_records == 3
+    assert peer.unread_bytes == sum(map(len, frames))
+
+
+def test_count_lines_per_level_one_line_or_many() -> None:
+    """A run of one line (as between record frames) and a longer one count the same way:
+    per level name, a record's later lines (tagged MORE) not again."""
+    left, right = socket.socketpair()
+    with left, right:
+        peer = Peer(left, pid=1)
+        one = _frames.LineRun([logging.ERROR], [memoryview(b"e\n")], [0])
+        many = _frames.LineRun([20, 20, 30, 20], [memoryview(b"x\n")] * 4, [0, MORE | 0, 1, 0])
+        peer.count_lines(one, written=True)
+        peer.count_lines(many, written=False)
+        peer.count_lines(_frames.LineRun([25], [memoryview(b"c\n")]), written=True)
+    assert dict(peer.levels) == {"ERROR": 1, "INFO": 2, "WARNING": 1, "Level 25": 1}
+    assert (peer.received, peer.written) == (5, 2)

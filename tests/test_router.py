@@ -88,6 +88,24 @@ def test_router_applies_logger_filters() -> None:
     assert handler.messages == ["keep 1", "drop is fine here"]
 
 
+def test_a_routes_filters_apply_to_its_own_name_every_time() -> None:
+    """Filters and handlers are looked up once per logger name (one lookup per record): a
+    route's filters keep applying to every record of that name, and only of that name
+    (not its children, as for a logger), the root's to records named "root"."""
+    handler = ListHandler()
+    seen: list[str] = []
+
+    def keep(record: logging.LogRecord) -> bool:
+        seen.append(record.name)
+        return "keep" in record.getMessage()
+
+    router = Router(Route((handler,), filters=(keep,)), {"f": Route((), filters=(keep,))})
+    for name, msg in [("f", "keep 1"), ("f", "drop"), ("f.c", "child"), ("root", "drop")] * 2:
+        router.handle(_rec(name, msg))
+    assert handler.messages == ["keep 1", "child"] * 2
+    assert seen == ["f", "f", "root"] * 2
+
+
 def test_failing_handler_does_not_stop_others(capsys: pytest.CaptureFixture[str]) -> None:
     """A handler that raises and one that reports errors through handleError are counted
     and named once on stderr; the other handlers still get every record."""

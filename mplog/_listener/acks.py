@@ -72,12 +72,11 @@ class Acks:
             self.counts["reconnects"] += 1
         return earlier
 
-    def fresh(
-        self, peer: Peer, item: _frames.Frame | _frames.LineRun
-    ) -> _frames.Frame | _frames.LineRun | None:
+    def fresh(self, peer: Peer, item: _frames.Item) -> _frames.Item | None:
         """Number ``item`` (a frame, or a run of lines: one number each); return what of it
         was not handled before (None: all of it was)."""
         assert peer.sid is not None
+        assert not isinstance(item, list)  # runs of records come from local processes only
         count = len(item.levels) if isinstance(item, _frames.LineRun) else 1
         first = peer.seq
         peer.seq += count

@@ -203,7 +203,7 @@ class ListenerLoop:
             return
         self._round_bytes += len(data)
         try:
-            items = peer.reader.feed_runs(data)
+            items = peer.reader.feed_runs(data, records=peer.remote is None)
         except _protocol.FrameTooLarge as exc:  # only network readers have a limit
             assert self._gate is not None
             self._gate.cut_off(peer, "oversized", str(exc))
@@ -213,14 +213,19 @@ class ListenerLoop:
             peer.last_data = time.monotonic()  # after handling: slow handlers are not silence
             self._acks.handled(peer, len(data))
 
-    def _handle(self, peer: Peer, items: list[_frames.Frame | _frames.LineRun]) -> bool:
+    def _handle(self, peer: Peer, items: list[_frames.Item]) -> bool:
         """Handle what one read brought; False if ``peer`` was cut off meanwhile."""
         for index, numbered in enumerate(items):
             item = numbered if peer.sid is None else self._acks.fresh(peer, numbered)
             if item is None:  # sent again after a reconnect, and already written
                 continue
-            # A hello is a frame of its own: it is handled before the lines that follow it.
-            if isinstance(item, _frames.LineRun) and peer.pid is not None and peer.lines:
+            # A hello is a frame of its own: handled before the lines or records that follow it.
+            if isinstance(item, list) and peer.pid is not None:  # a local process's records
+                taken = self._writer.records(peer, item, self._stop.overdue)
+                if taken < len(item):
+                    self._stop.cut_off(peer, [item[taken:], *items[index + 1 :]])
+                    return False
+            elif isinstance(item, _frames.LineRun) and peer.pid is not None and peer.lines:
                 why = self._writer.lines(peer, item)
                 if why is not None:
                     self._reject(peer, why)
@@ -234,10 +239,10 @@ class ListenerLoop:
                 return False
         return True
 
-    def _accepted(self, peer: Peer, item: _frames.Frame | _frames.LineRun) -> bool:
+    def _accepted(self, peer: Peer, item: _frames.Item) -> bool:
         """Handle one frame; False if the peer must be cut off (bad token, bad data, lines
-        before its hello)."""
-        if isinstance(item, _frames.LineRun):
+        or records before its hello)."""
+        if not isinstance(item, tuple):  # a run of records: from a local process only
             self._reject(peer, "finished lines this listener did not ask for")
             return False
         kind, body = item
@@ -250,12 +255,7 @@ class ListenerLoop:
                 return False
             if not isinstance(exc, (ValueError, EOFError, TypeError, KeyError)):
                 raise
-            self._counts["rejected"] += 1
-            self._report(
-                logging.ERROR,
-                f"process {peer.pid} ({peer.name}) sent a frame that cannot be decoded "
-                f"({type(exc).__name__}: {exc}); its connection was closed",
-            )
+            self._writer.undecodable(peer, [exc], closed=True)
             return False
 
     def _reject(self, peer: Peer, why: str, reason: str = "malformed") -> None:
@@ -271,8 +271,7 @@ class ListenerLoop:
             limit = untrusted.MAX_HELLO if peer.pid is None else peer.reader.max_frame
             untrusted.check_size(body, limit)
         if kind == _protocol.KIND_RECORD and peer.pid is not None:
-            fields = decode(body) if peer.remote is None else untrusted.record_fields(body)
-            self._writer.record(peer, fields)
+            self._writer.record(peer, untrusted.record_fields(body))  # local ones: in runs
         elif kind == _protocol.KIND_HELLO and peer.pid is None:
             return self._on_hello(peer, decode(body))
         elif kind == _protocol.KIND_PIPE:
@@ -373,7 +372,7 @@ class ListenerLoop:
             self._workers,
             handler_errors=self._router.errors,
             torn_frames=self._counts["torn_frames"],
-            rejected=self._counts["rejected"],
+            rejected=self._counts["rejected"] + self._writer.rejected,
             backlog_bytes=sum(p.backlog() for p in self.peers.values()),
             **(
                 {}

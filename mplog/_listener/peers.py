@@ -107,7 +107,7 @@ class Peer:
         """Bytes written by this process and not yet handled."""
         return unread_bytes(self.stream) + self.reader.pending
 
-    def count_unread(self, unhandled: Sequence[_frames.Frame | _frames.LineRun] = ()) -> None:
+    def count_unread(self, unhandled: Sequence[_frames.Item] = ()) -> None:
         """Count what this process wrote that will not be handled: the ``unhandled`` items
         already read, and what is left in the stream (read now, without handling it).
 
@@ -175,7 +175,7 @@ class Peer:
             levels = [lv for lv, dest in zip(levels, run.dests, strict=True) if dest < MORE]
         count = run.count() if run.dests is None else len(levels)
         self.received += count
-        if run.plain:  # one level for all its lines
+        if run.plain or count == 1:  # one level for all its lines: no Counter
             self.levels[_level_name(levels[0])] += count
         else:
             for levelno, n in Counter(levels).items():
@@ -282,9 +282,11 @@ def _receive_plain(stream: socket.socket | int, size: int) -> bytes:
     return stream.recv(size)
 
 
-def _bytes_in(item: _frames.Frame | _frames.LineRun, nul: int) -> int:
+def _bytes_in(item: _frames.Item, nul: int) -> int:
     """The bytes ``item`` took on its stream (``nul``: 1 where a NUL precedes each frame; the
     level frames between plain lines are not counted)."""
+    if isinstance(item, list):  # a run of record frames: their bodies
+        return sum(map(len, item)) + len(item) * (nul + _protocol.HEADER.size)
     if isinstance(item, _frames.LineRun):
         header = _protocol.LINE_HEADER_SIZE + (0 if item.dests is None else _protocol.DEST_SIZE)
         headers = 0 if item.plain else len(item.lines) * (header + nul)
@@ -292,7 +294,9 @@ def _bytes_in(item: _frames.Frame | _frames.LineRun, nul: int) -> int:
     return nul + _protocol.HEADER.size + len(item[1])
 
 
-def _records_in(item: _frames.Frame | _frames.LineRun) -> int:
+def _records_in(item: _frames.Item) -> int:
+    if isinstance(item, list):  # a run of record frames
+        return len(item)
     if isinstance(item, _frames.LineRun):
         if item.dests is not None:  # a record's later lines (tagged MORE) count once
             return sum(1 for dest in item.dests if dest < MORE)

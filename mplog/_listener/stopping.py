@@ -110,9 +110,7 @@ class Stopping:
         )
         return peer.said_bye or peer.exited or main
 
-    def cut_off(
-        self, peer: Peer, unhandled: Sequence[_frames.Frame | _frames.LineRun] = ()
-    ) -> None:
+    def cut_off(self, peer: Peer, unhandled: Sequence[_frames.Item] = ()) -> None:
         """Close a process's stream at stop, counting what it leaves unread: what is still in
         the stream and the ``unhandled`` items already read from it."""
         peer.count_unread(unhandled)

@@ -64,7 +64,8 @@ class Router:
         self._line_writers = tuple(
             (h, _line_writer(h), isinstance(h, TakesLines)) for h in line_handlers
         )
-        self._chains: dict[str, tuple[logging.Handler, ...]] = {}
+        #: Per logger name: the filters of its own route, and the handlers it reaches.
+        self._chains: dict[str, tuple[Any, tuple[logging.Handler, ...]]] = {}
         self._reported: set[int] = set()
         self.errors = 0
         for handler in self.handlers:
@@ -98,13 +99,14 @@ class Router:
     def handle(self, record: logging.LogRecord, only: Sequence[int] | None = None) -> bool:
         """Pass ``record`` to every handler it reaches (or, with ``only``, to those of the
         plan's outputs a process routed it to); False if any of them failed."""
-        if only is None:
-            route = self._routes.get(record.name) or (self._root if record.name == "root" else None)
-            if route is not None and route.filters and not _passes(route.filters, record):
+        chain: Sequence[logging.Handler]
+        if only is None:  # one lookup per record (the record path's cost, see writing.py)
+            filters, chain = self._chains.get(record.name) or self._route_of(record.name)
+            if filters and not _passes(filters, record):
                 return True
-            chain = self._chain(record.name)
         else:
-            chain = tuple(self._outputs[i] for i in only if 0 <= i < len(self._outputs))
+            outputs = self._outputs
+            chain = [outputs[i] for i in only if 0 <= i < len(outputs)]
         errors = self.errors
         for handler in chain:
             if record.levelno >= handler.level:
@@ -165,11 +167,11 @@ class Router:
                 ok = False
         return ok
 
-    def _chain(self, name: str) -> tuple[logging.Handler, ...]:
-        chain = self._chains.get(name)
-        if chain is None:
-            chain = self._chains[name] = self._resolve(name)
-        return chain
+    def _route_of(self, name: str) -> tuple[Any, tuple[logging.Handler, ...]]:
+        """The filters of ``name``'s own route and the handlers it reaches (cached)."""
+        route = self._routes.get(name) or (self._root if name == "root" else None)
+        entry = self._chains[name] = (() if route is None else route.filters, self._resolve(name))
+        return entry
 
     def _resolve(self, name: str) -> tuple[logging.Handler, ...]:
         found: list[logging.Handler] = []

@@ -30,7 +30,7 @@ from mplog._worker.context import stamp
 #: ``overdue(peer)``: whether stop() cuts ``peer`` off now (``Stopping.overdue``).
 Overdue = Callable[[Peer], bool]
 _NONE = (False, None)  # a record its process did not route: counted here, by logger name
-_INIT_KEYS = _protocol._INIT_KEYS
+_INIT_KEYS = _protocol.INIT_KEYS
 _new = LogRecord.__new__
 
 

@@ -219,13 +219,13 @@ class Stream:
             _check_size(data)
             self.sock.sendall(data, SEND_FLAGS)  # SO_SNDTIMEO bounds the wait
         else:
-            self._write(_protocol.nul_framed(data))  # a NUL before each frame (mplog._frames)
+            self._put(_protocol.nul_framed(data), wait=True)  # a NUL before each frame
 
     def send_if_room(self, data: bytes) -> bool:
         """Write the frame ``data`` if the stream has room for its start; never leave half
         a frame. False if there was none (nothing written)."""
         if self._pipe is not None:
-            return self._write_if_room(_protocol.nul_framed(data))
+            return self._put(_protocol.nul_framed(data), wait=False)
         try:
             _check_size(data)
             written = self.sock.send(data, SEND_FLAGS | socket.MSG_DONTWAIT)
@@ -246,22 +246,19 @@ class Stream:
         if levelno != self._level:
             data = b"\0" + _protocol.level_frame(levelno) + data
             self._level = levelno
-        if wait:
-            self._write(data)
-            return True
-        return self._write_if_room(data)
+        return self._put(data, wait=wait)
 
-    def _write(self, data: bytes) -> None:
-        if not self._write_if_room(data):
-            self._send_rest(memoryview(data))
-
-    def _write_if_room(self, data: bytes) -> bool:
+    def _put(self, data: bytes, *, wait: bool) -> bool:
+        """Write ``data`` into the pipe: all of it, waiting for room; or, unless ``wait``,
+        only if there is room for its start (False if not: nothing written)."""
         assert self._pipe is not None
         try:
             written = os.write(self._pipe, data)
         except BlockingIOError:
-            self._level = None  # a level frame may have been refused with it
-            return False
+            if not wait:
+                self._level = None  # a level frame may have been refused with it
+                return False
+            written = 0
         if written < len(data):
             self._send_rest(memoryview(data)[written:])
         return True

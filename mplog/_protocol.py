@@ -19,7 +19,6 @@ import marshal
 import struct
 from collections.abc import Iterable, Mapping
 
-from mplog._exceptions import summarize
 from mplog._settings import EXC_FIELD
 
 TYPE_CHECKING = False  # typing is not imported at run time: every spawned worker loads this
@@ -226,6 +225,8 @@ def wire_fields(record: logging.LogRecord) -> dict[str, Any]:
         fields["exc_text"] = record.exc_text or _EXC_FORMATTER.formatException(record.exc_info)
         error = record.exc_info[1]
         if error is not None:  # the structure too, for JSON and error trackers
+            from mplog._exceptions import summarize  # a record with an exception only
+
             fields[EXC_FIELD] = summarize((type(error), error, record.exc_info[2]))
         fields["exc_info"] = None
     for key, value in fields.items():

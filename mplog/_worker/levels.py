@@ -19,7 +19,7 @@ import socket
 import threading
 from collections.abc import Callable, Iterable
 
-from mplog import _compat, _frames, _protocol
+from mplog import _compat, _protocol
 
 
 def capture_levels() -> tuple[int, tuple[tuple[str, int], ...]]:
@@ -76,7 +76,7 @@ def apply_pushed(body: bytes) -> None:
 
 
 def _read_levels(sock: socket.socket) -> None:
-    reader = _frames.FrameReader()
+    reader = None  # made at the first push: most workers never get one (and skip the import)
     while True:
         try:
             data = sock.recv(1 << 16)
@@ -84,6 +84,10 @@ def _read_levels(sock: socket.socket) -> None:
             return
         if not data:
             return
+        if reader is None:
+            from mplog._frames import FrameReader
+
+            reader = FrameReader()
         for kind, body in reader.feed(data):
             if kind == _protocol.KIND_LEVELS:
                 apply_pushed(body)

@@ -77,7 +77,7 @@ def run(kind: str, workers: int, records: int) -> dict[str, float]:
         if listener is not None:
             listener.stop()
         wall = time.perf_counter() - started
-        written = sum(len(f.read_bytes().splitlines()) for f in Path(tmp).glob("*.log"))
+        written = sum(f.read_bytes().count(b"\n") for f in Path(tmp).glob("*.log"))
         if written != workers * records:
             raise RuntimeError(f"{kind}: {written} of {workers * records} records written")
         at_end = sum(cpu for _, cpu in results)

@@ -292,7 +292,7 @@ def levels_frame(levels: Iterable[tuple[str, int]]) -> bytes:
 
 
 #: The attributes ``LogRecord.__init__`` sets.
-INIT_KEYS = frozenset(logging.makeLogRecord({}).__dict__)
+_INIT_KEYS = frozenset(logging.makeLogRecord({}).__dict__)
 
 
 def make_record(fields: dict[str, Any]) -> logging.LogRecord:
@@ -300,7 +300,7 @@ def make_record(fields: dict[str, Any]) -> logging.LogRecord:
     without running ``LogRecord.__init__`` (a third of the listener's cost of a record) when
     ``fields`` holds every attribute it sets; the record's attributes are then ``fields``
     itself."""
-    if not fields.keys() >= INIT_KEYS:  # issubset() would build a set of fields first
+    if not fields.keys() >= _INIT_KEYS:  # issubset() would build a set of fields first
         return logging.makeLogRecord(fields)
     record = logging.LogRecord.__new__(logging.LogRecord)
     record.__dict__ = fields

@@ -4,6 +4,7 @@ runs of plain lines."""
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 
 import pytest
 
@@ -75,7 +76,7 @@ def _mixed_stream() -> tuple[bytes, list[object]]:
     return stream, expected
 
 
-def _as_data(items: list[_frames.Frame | _frames.LineRun]) -> list[object]:
+def _as_data(items: list[_frames.Item]) -> list[object]:
     return [
         (item.levels, [bytes(line) for line in item.lines])
         if isinstance(item, _frames.LineRun)
@@ -84,7 +85,7 @@ def _as_data(items: list[_frames.Frame | _frames.LineRun]) -> list[object]:
     ]
 
 
-def _one_per_line(items: list[_frames.Frame | _frames.LineRun]) -> list[object]:
+def _one_per_line(items: list[_frames.Item]) -> list[object]:
     flat: list[object] = []
     for item in items:
         if isinstance(item, _frames.LineRun):
@@ -137,7 +138,7 @@ def _record_runs_stream() -> tuple[bytes, list[object]]:
 def _with_records(items: list[_frames.Item]) -> list[object]:
     return [
         ("records", [bytes(body) for body in item]) if isinstance(item, list) else item
-        for item in _as_data(items)  # type: ignore[arg-type]
+        for item in _as_data(items)
     ]
 
 
@@ -193,7 +194,7 @@ def test_a_large_frame_in_small_pieces_is_held_until_complete() -> None:
     body = bytes(range(256)) * 4096
     stream = _protocol.frame(_protocol.KIND_RECORD, body) + _protocol.line_frame(20, "after")
     reader = _frames.FrameReader()
-    got: list[_frames.Frame | _frames.LineRun] = []
+    got: list[_frames.Item] = []
     for start in range(0, len(stream), 4096):
         got += reader.feed_runs(stream[start : start + 4096])
         if start + 4096 < len(stream) - 20:
@@ -230,12 +231,12 @@ def test_tagged_lines_come_as_runs_of_their_own() -> None:
     assert isinstance(last, _frames.LineRun) and last.dests == [0]
 
 
-def _pipe_bytes(write: object) -> bytes:
+def _pipe_bytes(write: Callable[[Stream], None]) -> bytes:
     """What a process's ``Stream`` writes into its pipe while ``write(stream)`` runs."""
     reader, writer = os.pipe()
     stream = Stream(None, writer, 5.0)  # type: ignore[arg-type]  # no socket: pipe only
     try:
-        write(stream)  # type: ignore[operator]
+        write(stream)
         os.close(writer)
         data = b""
         while chunk := os.read(reader, 1 << 16):
@@ -251,7 +252,7 @@ def _plain_reader() -> _frames.FrameReader:
     return reader
 
 
-def _pipe_items(items: list[_frames.Frame | _frames.LineRun]) -> list[object]:
+def _pipe_items(items: list[_frames.Item]) -> list[object]:
     """Each item as data: a plain run as ("plain", level, count, bytes), else as it is."""
     out: list[object] = []
     for item in items:
@@ -301,7 +302,7 @@ def test_a_pipe_cut_at_every_byte_boundary_reads_the_same() -> None:
     """Wherever a read ends, every line and frame comes out once, whole, in order."""
     data = _pipe_bytes(_write_mixed)
 
-    def flat(items: list[_frames.Frame | _frames.LineRun]) -> list[object]:
+    def flat(items: list[_frames.Item]) -> list[object]:
         out: list[object] = []
         for item in _pipe_items(items):
             if isinstance(item, tuple) and item[0] == "plain":

@@ -248,18 +248,21 @@ def test_hard_records_arrive_readable(ctx: Any, mode: str, tmp_path: Path) -> No
         assert records[case]["message"] == shown
 
 
+def _run_in_process(listener: mplog.Listener, target: Callable[[], object], method: str) -> None:
+    """Run ``target`` in one ``mplog.Process`` started with ``method``, then stop
+    ``listener``."""
+    process = mplog.Process(target=target, context=multiprocessing.get_context(method))
+    process.start()
+    join_process(process)
+    listener.stop()
+
+
 def test_hard_text_in_plain_file_destination(
     mode: str, listen: Callable[..., mplog.Listener], log_path: Path
 ) -> None:
     """Guarantee 4: with the default file destination, non-ASCII, lone surrogates and NUL
     bytes end up in a valid UTF-8 file (the surrogate escaped as text), newlines kept."""
-    listener = listen(mode, fmt="%(message)s")
-    process = mplog.Process(
-        target=_workers.weird_records, context=multiprocessing.get_context("spawn")
-    )
-    process.start()
-    join_process(process)
-    listener.stop()
+    _run_in_process(listen(mode, fmt="%(message)s"), _workers.weird_records, "spawn")
     text = log_path.read_bytes().decode("utf-8")  # strict: the file is valid UTF-8
     assert _workers.WEIRD_TEXT["non_ascii"] + "\n" in text
     assert "bad \\udcff byte\n" in text
@@ -288,13 +291,7 @@ def test_exception_text_in_file_lines(
     mode: str, listen: Callable[..., mplog.Listener], log_path: Path
 ) -> None:
     """Guarantee 4: a file destination prints the traceback under the record's line."""
-    listener = listen(mode, fmt="%(message)s")
-    process = mplog.Process(
-        target=_workers.exception_records, context=multiprocessing.get_context("fork")
-    )
-    process.start()
-    join_process(process)
-    listener.stop()
+    _run_in_process(listen(mode, fmt="%(message)s"), _workers.exception_records, "fork")
     text = log_path.read_text()
     assert "division failed\nTraceback (most recent call last):" in text
     assert "UnpicklableError: locked inside" in text

@@ -14,6 +14,11 @@ thread or a process, alternating, medians of ``--reps``::
 - ``main``: the main process (a thread listener's CPU is in it);
 - ``listener``: a listener process's CPU (reaped at ``stop()``).
 
+The last columns compare each round with the file-per-worker run of the same round (the
+kinds alternate, so a slow spell of the machine hits the pair alike): ``speed``, its wall
+time over the kind's (above 1: faster than a file per worker), and ``CPU``, the kind's CPU
+of all phases over the file per worker's; medians over the rounds, with their range.
+
 Every figure is a sum over the run's workers in ms, divided by the number of workers, so
 the columns add up to the CPU each worker costs. CPU time hardly depends on the machine's
 load; the wall time does (shown last). A run that lost a record fails.
@@ -30,11 +35,14 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from benchmarks.workload import FORMAT, TaskStats, init_worker, own_file, run_task
 
 KINDS = ("separate-files", "mplog-thread", "mplog-process")
 PHASES = ("start", "log", "exit", "main", "listener", "wall")
+#: Per round, against the same round's file per worker: wall time ratio, CPU ratio.
+PAIRED = ("speed", "cpu")
 
 
 def timed_task(task: int, records: int) -> tuple[TaskStats, float]:
@@ -92,16 +100,28 @@ def run(kind: str, workers: int, records: int) -> dict[str, float]:
     return {**{k: v / workers * 1e3 for k, v in seconds.items()}, "wall": wall}
 
 
-def measure(workers: int, records: int, reps: int) -> dict[str, dict[str, float]]:
-    """Medians per kind and phase over ``reps`` rounds (the kinds alternate in each)."""
+def measure(workers: int, records: int, reps: int) -> dict[str, dict[str, Any]]:
+    """Medians per kind and phase over ``reps`` rounds (the kinds alternate in each), and
+    the paired ratios (``PAIRED``) as ``(median, lowest, highest)``."""
     runs: dict[str, list[dict[str, float]]] = {kind: [] for kind in KINDS}
     for _ in range(reps):
         for kind in KINDS:
             runs[kind].append(run(kind, workers, records))
-    return {
-        kind: {p: statistics.median(r[p] for r in rows) for p in PHASES}
-        for kind, rows in runs.items()
-    }
+    for rows in runs.values():
+        for row, base in zip(rows, runs[KINDS[0]], strict=True):
+            row["speed"] = base["wall"] / row["wall"]
+            row["cpu"] = _cpu(row) / _cpu(base)
+    table: dict[str, dict[str, Any]] = {}
+    for kind, rows in runs.items():
+        table[kind] = {p: statistics.median(r[p] for r in rows) for p in PHASES}
+        for p in PAIRED:
+            values = [r[p] for r in rows]
+            table[kind][p] = (statistics.median(values), min(values), max(values))
+    return table
+
+
+def _cpu(row: dict[str, float]) -> float:
+    return sum(row[p] for p in PHASES[:-1])
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -114,14 +134,16 @@ def main(argv: list[str] | None = None) -> None:
     table = measure(args.workers, args.records, args.reps)
     base = table["separate-files"]
     print(f"{args.workers} spawned workers x {args.records} records, medians of {args.reps}")
-    print("| variant | " + " | ".join(f"{p} ms/worker" for p in PHASES[:-1]) + " | wall s |")
-    print("|---" * (len(PHASES) + 1) + "|")
+    head = " | ".join(f"{p} ms/worker" for p in PHASES[:-1])
+    print(f"| variant | {head} | wall s | speed, x a file each | CPU, x a file each |")
+    print("|---" * (len(PHASES) + 3) + "|")
     for kind, row in table.items():
         cells = [
             f"{row[p]:.2f}" if row is base else f"{row[p]:.2f} ({row[p] - base[p]:+.2f})"
             for p in PHASES[:-1]
         ]
-        print(f"| {kind} | " + " | ".join(cells) + f" | {row['wall']:.3f} |")
+        paired = " | ".join("{:.3f} ({:.3f}-{:.3f})".format(*row[p]) for p in PAIRED)
+        print(f"| {kind} | " + " | ".join(cells) + f" | {row['wall']:.3f} | {paired} |")
 
 
 if __name__ == "__main__":

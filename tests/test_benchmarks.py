@@ -302,6 +302,8 @@ def test_spawn_phases_splits_each_kind_by_phase(capsys: pytest.CaptureFixture[st
     for kind, row in table.items():
         assert row["start"] > 0 and row["log"] > 0 and row["exit"] > 0, (kind, row)
     assert table["mplog-process"]["listener"] > 0 == table["mplog-thread"]["listener"]
+    assert table["separate-files"]["speed"] == (1.0, 1.0, 1.0)
+    assert all(low <= mid <= high for mid, low, high in (table[k]["cpu"] for k in table))
     spawn_phases.main(["--workers", "2", "--records", "20", "--reps", "1"])
     out = capsys.readouterr().out
     assert all(f"| {kind} |" in out for kind in spawn_phases.KINDS)

@@ -209,8 +209,12 @@ class Stream:
         self.sock = sock
         self._pipe = pipe
         self._timeout_ms = None if block_timeout is None else int(block_timeout * 1000)
-        #: The level of the plain lines last written into the pipe (None: not known there).
+        #: The level of the plain lines last written into the pipe (None: not known there, or
+        #: they were for an output of the line plan).
         self._level: int | None = None
+        #: The level and the plan output of those lines, when for an output (None: not).
+        self._dest_level: int | None = None
+        self._output: int | None = None
 
     def send(self, data: bytes) -> None:
         """Write the frame ``data`` whole, waiting for room; BlockingIOError after
@@ -245,8 +249,29 @@ class Stream:
         data = (line + "\n").encode("utf-8", "backslashreplace")
         if levelno != self._level:
             data = b"\0" + _protocol.level_frame(levelno) + data
-            self._level = levelno
+            self._level, self._output = levelno, None  # a level frame clears the output
         return self._put(data, wait=wait)
+
+    def send_dest_line(
+        self, levelno: int, output: int, line: bytes, more: bytes = b"", *, wait: bool = True
+    ) -> bool:
+        """Write a record's first ``line`` (encoded, terminator included) for the plan's
+        ``output``, then the frames ``more`` (its later lines, a record frame), in one write:
+        into a pipe as a plain line (after a ``KIND_DEST`` frame when its level or output is
+        not the last line's; see ``mplog._frames``) when it ends with its only newline and
+        holds no NUL, else framed (``send_dest_line_frame``). Unless ``wait``, only if the
+        stream has room: False if it had none (nothing written)."""
+        # Two finds (memchr; ``b"\0" in line`` is twice as slow): 0.17 µs for 150 bytes.
+        if self._pipe is None or not (
+            line.find(b"\n") + 1 == len(line) > 0 and line.find(b"\0") < 0
+        ):
+            return send_dest_line_frame(self, levelno, output, line, more, wait=wait)
+        if output != self._output or levelno != self._dest_level:
+            line = b"\0" + _protocol.dest_frame(levelno, output) + line
+            self._dest_level, self._output, self._level = levelno, output, None
+        if more:
+            line += _protocol.nul_framed(more)
+        return self._put(line, wait=wait)
 
     def _put(self, data: bytes, *, wait: bool) -> bool:
         """Write ``data`` into the pipe: all of it, waiting for room; or, unless ``wait``,
@@ -256,7 +281,7 @@ class Stream:
             written = os.write(self._pipe, data)
         except BlockingIOError:
             if not wait:
-                self._level = None  # a level frame may have been refused with it
+                self._level = self._output = None  # a level frame may have been refused
                 return False
             written = 0
         if written < len(data):
@@ -301,6 +326,30 @@ def send_line_frame(
 ) -> bool:
     """``send_line`` of a stream that carries frames only: a ``KIND_LINE`` frame."""
     return send_frame(stream, _protocol.line_frame(levelno, line), wait=wait)
+
+
+def send_dest_line_frame(
+    stream: Stream | ResilientStream,
+    levelno: int,
+    output: int,
+    line: bytes,
+    more: bytes = b"",
+    *,
+    wait: bool = True,
+) -> bool:
+    """``send_dest_line`` of a stream that carries frames only: a ``KIND_DEST_LINE`` frame,
+    then ``more``; with ``output`` ``_protocol.NO_LINE``, ``more`` alone."""
+    if output != _protocol.NO_LINE:
+        more = _protocol.dest_line_frame(levelno, output, line) + more
+    return send_frame(stream, more, wait=wait)
+
+
+class FramedLines:
+    """What a stream that carries frames only (a network sender's) does with finished
+    lines: it frames them."""
+
+    send_line = send_line_frame
+    send_dest_line = send_dest_line_frame
 
 
 def _check_size(data: bytes) -> None:

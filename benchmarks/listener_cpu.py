@@ -193,7 +193,7 @@ def measure(name: str, records: bool, count: int) -> tuple[float, float]:
                 else:
                     shipment = plan.ship(record)
                     if shipment is not None:
-                        stream.send_dest_line(*shipment)
+                        stream.send_shipment(shipment)
 
         worker_s = _cpu(worker)
         data = b"".join(stream.written)

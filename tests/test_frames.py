@@ -400,20 +400,20 @@ def _write_dests(stream: Stream) -> None:
     """A line plan's records through a real ``Stream``: output and level switches, later
     lines (``MORE``) and record frames after a plain line, first lines that must be framed,
     single-format lines between them."""
-    stream.send_dest_line(20, 0, b"a1\n")
-    stream.send_dest_line(20, 0, b"a2\n")
-    stream.send_dest_line(20, 1, b"b1\r\n")  # another output: a KIND_DEST frame
-    stream.send_dest_line(30, 1, b"b2\n", _protocol.dest_line_frame(30, 2 | MORE, b"c2\n"))
-    stream.send_dest_line(30, 1, b"b3\n", _protocol.dest_line_frame(30, 2 | MORE, b"c3\n"))
-    stream.send_dest_line(30, 1, b"two\nlines\n")  # an inner newline: framed
-    stream.send_dest_line(30, 1, "utf16\n".encode("utf-16-le"))  # NULs: framed
-    stream.send_dest_line(30, 1, b"no terminator")  # framed
+    stream.send_shipment((20, 0, b"a1\n", b""))
+    stream.send_shipment((20, 0, b"a2\n", b""))
+    stream.send_shipment((20, 1, b"b1\r\n", b""))  # another output: a KIND_DEST frame
+    stream.send_shipment((30, 1, b"b2\n", _protocol.dest_line_frame(30, 2 | MORE, b"c2\n")))
+    stream.send_shipment((30, 1, b"b3\n", _protocol.dest_line_frame(30, 2 | MORE, b"c3\n")))
+    stream.send_shipment((30, 1, b"two\nlines\n", b""))  # an inner newline: framed
+    stream.send_shipment((30, 1, "utf16\n".encode("utf-16-le"), b""))  # NULs: framed
+    stream.send_shipment((30, 1, b"no terminator", b""))  # framed
     stream.send_line(30, "single")  # a KIND_LEVEL frame: no output
-    stream.send_dest_line(30, 1, b"b4\n")  # the output again
-    stream.send_dest_line(40, _protocol.NO_LINE, b"", RECORD)  # a record frame only
-    stream.send_dest_line(40, 0, b"a3\n", RECORD)
-    stream.send_dest_line(40, 0, b"a4\n")
-    stream.send_dest_line(40, 0, b"a5\n")
+    stream.send_shipment((30, 1, b"b4\n", b""))  # the output again
+    stream.send_shipment((40, _protocol.NO_LINE, b"", RECORD))  # a record frame only
+    stream.send_shipment((40, 0, b"a3\n", RECORD))
+    stream.send_shipment((40, 0, b"a4\n", b""))
+    stream.send_shipment((40, 0, b"a5\n", b""))
     stream.send(_protocol.frame(_protocol.KIND_BYE, b""))
 
 
@@ -525,13 +525,13 @@ def test_a_record_is_one_write_and_a_refused_one_sends_its_output_again() -> Non
     room (``wait=False``) took its output frame with it: the next line carries it again."""
     stream = _Writes()
     more = _protocol.dest_line_frame(20, 1 | MORE, b"b\n")
-    assert stream.send_dest_line(20, 0, b"a\n", more, wait=False)
+    assert stream.send_shipment((20, 0, b"a\n", more), wait=False)
     assert stream.writes == [b"\0" + _protocol.dest_frame(20, 0) + b"a\n" + b"\0" + more]
     stream.full = True
-    assert not stream.send_dest_line(30, 0, b"refused\n", wait=False)
+    assert not stream.send_shipment((30, 0, b"refused\n", b""), wait=False)
     stream.full = False
-    assert stream.send_dest_line(30, 0, b"again\n", wait=False)
-    assert stream.send_dest_line(30, 0, b"then\n", wait=False)
+    assert stream.send_shipment((30, 0, b"again\n", b""), wait=False)
+    assert stream.send_shipment((30, 0, b"then\n", b""), wait=False)
     assert stream.writes[1:] == [b"\0" + _protocol.dest_frame(30, 0) + b"again\n", b"then\n"]
 
 
@@ -542,13 +542,13 @@ def test_a_real_pipe_refusing_a_line_sends_its_output_again() -> None:
     os.set_blocking(writer, False)
     os.set_blocking(reader, False)
     try:
-        assert stream.send_dest_line(30, 2, b"first\n", wait=False)
-        while stream.send_dest_line(40, 2, b"x" * 1000 + b"\n", wait=False):
+        assert stream.send_shipment((30, 2, b"first\n", b""), wait=False)
+        while stream.send_shipment((40, 2, b"x" * 1000 + b"\n", b""), wait=False):
             pass  # until the pipe is full and one is refused
         with pytest.raises(BlockingIOError):  # drain it all
             while os.read(reader, 1 << 20):
                 pass
-        assert stream.send_dest_line(40, 2, b"again\n", wait=False)
+        assert stream.send_shipment((40, 2, b"again\n", b""), wait=False)
         assert os.read(reader, 1 << 20) == (
             _protocol.nul_framed(_protocol.dest_frame(40, 2)) + b"again\n"
         )

@@ -140,7 +140,7 @@ class ShippingHandler(logging.Handler):
         if line is not None:
             sent = stream.send_line(record.levelno, line, wait=wait)
         else:
-            sent = stream.send_dest_line(*shipment, wait=wait)  # type: ignore[misc]  # not None
+            sent = stream.send_shipment(shipment, wait=wait)  # type: ignore[arg-type]  # set
         if not sent:
             self._dropped[record.levelname] += 1
 

@@ -14,20 +14,21 @@ holding a newline (an exception's) or a NUL travels in a ``KIND_LINE`` frame, as
 
 A line plan's lines (JSON, ``handlers=``, dictConfig: ``mplog._worker.lines``) travel the
 same way: a ``KIND_DEST`` frame gives the level *and the plan output* of the plain lines
-after it (a ``KIND_LEVEL`` frame clears the output: single-format lines again). A record's
-first line goes plain when its encoded bytes end with their only newline and hold no NUL;
-its later lines (for other outputs, tagged ``MORE``), a first line that cannot be plain
-(an inner newline, another terminator, UTF-16) and the record frames for the listener's own
-handlers follow as ``KIND_DEST_LINE`` and record frames, all of a record in one write. A run
-of plain lines for one output is one view (``LineRun`` with ``dests=[output]``), written in
-one write; a single plain line among tagged frames (a record's first line, its later lines
-framed) joins their run of tagged lines (``LineRun.bare`` counts those, for the bytes left
-unread at stop), so records for several outputs are still one run per read. Listener CPU per
-record, ``benchmarks.listener_cpu --reps 5`` (medians; two runs each, alternating with the
-framed lines of before): json 0.88, 0.86 -> 0.44, 0.48 µs; handlers 0.71, 0.70 -> 0.18,
-0.17; dictconfig 0.64, 0.65 -> 0.17, 0.18; rotating (one record per element for its
-``append_lines``) 0.65, 0.67 -> 0.37, 0.33. Sockets (network senders, and a process's hello)
-carry frames only.
+after it (a ``KIND_LEVEL`` frame clears the output: single-format lines again). A record of
+one line goes plain when its encoded bytes end with their only newline and hold no NUL; a
+line that cannot be plain (an inner newline, another terminator, UTF-16) and a record of
+more (lines for other outputs, tagged ``MORE``, or a record frame for the listener's own
+handlers) go whole in ``KIND_DEST_LINE`` and record frames, in one write (their first line
+plain cost the listener more per record than their frames: 1.64-2.11 against 1.44-1.57 µs
+at two outputs). A run of plain lines for one output is one view (``LineRun`` with
+``dests=[output]``), written in one write; a single plain line among tagged frames (levels
+mixing one-line and several-line records) joins their run of tagged lines (``LineRun.bare``
+counts those, for the bytes left unread at stop), so that they are still one run per read.
+Listener CPU per record, ``benchmarks.listener_cpu --reps 5`` (medians; two runs each,
+alternating with the framed lines of before): json 0.88, 0.86 -> 0.44, 0.48 µs; handlers
+0.71, 0.70 -> 0.18, 0.17; dictconfig 0.64, 0.65 -> 0.17, 0.18; rotating (one record per
+element for its ``append_lines``) 0.65, 0.67 -> 0.37, 0.33. Sockets (network senders, and a
+process's hello) carry frames only.
 """
 
 from __future__ import annotations
@@ -203,10 +204,11 @@ class FrameReader:
     ) -> tuple[int, LineRun | None]:
         """Add the plain lines at ``pos`` as one run; return where they end (``pos`` if no
         line is whole yet) and the run of tagged lines left open. One line for a plan
-        output joins ``tagged`` (the open run of tagged lines before it) or opens one, so
-        that records whose later lines come framed (for other outputs) make one run, as
-        they did framed. What breaks the rules (a line cut by a frame, lines before any
-        level) becomes a ``KIND_BROKEN`` frame and ends the stream's reading."""
+        output opens a run of tagged lines, or joins ``tagged`` (the open one before it), as
+        do several: records between framed ones (for several outputs) make one run with
+        them, one write per output and read. What breaks the rules (a line cut by a frame,
+        lines before any level) becomes a ``KIND_BROKEN`` frame and ends the stream's
+        reading."""
         stop = buffer.find(b"\0", pos)
         last = buffer.rfind(b"\n", pos, len(buffer) if stop < 0 else stop)
         end = last + 1
@@ -218,17 +220,14 @@ class FrameReader:
             self.plain = False  # the rest is not read as lines: the listener cuts it off
             return len(buffer), None
         count = buffer.count(b"\n", pos, end)
-        if output is None or count > 1:
+        if output is None or (count > 1 and tagged is None):
             dests = None if output is None else [output]
             items.append(LineRun([level], [view[pos:end]], dests, count))
             return end, None
         if tagged is None:
             tagged = LineRun([], [], [])
             items.append(tagged)
-        tagged.levels.append(level)
-        tagged.lines.append(view[pos:end])
-        tagged.dests.append(output)  # type: ignore[union-attr]  # a tagged run has dests
-        tagged.bare += 1
+        _tag(tagged, buffer, view, pos, end, count, level, output)
         return end, tagged
 
     def _join(self, data: bytes) -> bytes | None:
@@ -259,3 +258,31 @@ class FrameReader:
             )
         self._partial[:] = rest
         self._needed = needed
+
+
+def _tag(
+    run: LineRun,
+    buffer: bytes,
+    view: memoryview,
+    pos: int,
+    end: int,
+    count: int,
+    level: int,
+    output: int,
+) -> None:
+    """Add the ``count`` plain lines from ``pos`` to ``end`` to the run of tagged lines
+    ``run``, one element each, as if each had come in its frame (``run.bare`` counts them)."""
+    dests = run.dests
+    assert dests is not None  # a run of tagged lines
+    if count == 1:  # between two records' frames: the common case
+        run.levels.append(level)
+        run.lines.append(view[pos:end])
+        dests.append(output)
+    else:  # a line at a time: among frames, no more work than their frames took
+        while pos < end:
+            stop = buffer.find(b"\n", pos, end) + 1
+            run.levels.append(level)
+            run.lines.append(view[pos:stop])
+            dests.append(output)
+            pos = stop
+    run.bare += count

@@ -290,6 +290,17 @@ def nul_framed(data: bytes) -> bytes:
     return b"\0" + b"\0".join(parts)
 
 
+def shipment_frames(shipment: Shipment, nul: bytes = b"") -> bytes:
+    """The frames of ``shipment``: its first line in a ``KIND_DEST_LINE`` frame (none for
+    ``NO_LINE``), then the frames after it; each after ``nul`` (on a pipe, ``b"\\0"``)."""
+    levelno, output, line, more = shipment
+    if nul and more:
+        more = nul_framed(more)
+    if output == NO_LINE:
+        return more
+    return nul + dest_line_frame(levelno, output, line) + more
+
+
 def count_frames(data: bytes) -> int:
     """How many frames ``data`` (whole frames, one after another) holds."""
     length = HEADER.unpack_from(data)[0] + HEADER.size

@@ -397,21 +397,22 @@ RECORD = _protocol.frame(_protocol.KIND_RECORD, b"\0\n" * 3)
 
 
 def _write_dests(stream: Stream) -> None:
-    """A line plan's records through a real ``Stream``: output and level switches, later
-    lines (``MORE``) and record frames after a plain line, first lines that must be framed,
-    single-format lines between them."""
+    """A line plan's records through a real ``Stream``: output and level switches, records
+    with more than one line (framed whole), first lines that must be framed, single-format
+    lines between them."""
     stream.send_shipment((20, 0, b"a1\n", b""))
     stream.send_shipment((20, 0, b"a2\n", b""))
     stream.send_shipment((20, 1, b"b1\r\n", b""))  # another output: a KIND_DEST frame
     stream.send_shipment((30, 1, b"b2\n", _protocol.dest_line_frame(30, 2 | MORE, b"c2\n")))
-    stream.send_shipment((30, 1, b"b3\n", _protocol.dest_line_frame(30, 2 | MORE, b"c3\n")))
+    stream.send_shipment((30, 1, b"b3\n", b""))  # another level: a KIND_DEST frame
+    stream.send_shipment((30, 1, b"b3b\n", b""))  # two plain lines among tagged frames
     stream.send_shipment((30, 1, b"two\nlines\n", b""))  # an inner newline: framed
     stream.send_shipment((30, 1, "utf16\n".encode("utf-16-le"), b""))  # NULs: framed
     stream.send_shipment((30, 1, b"no terminator", b""))  # framed
     stream.send_line(30, "single")  # a KIND_LEVEL frame: no output
-    stream.send_shipment((30, 1, b"b4\n", b""))  # the output again
+    stream.send_shipment((30, 1, b"b4\n", b""))  # the output again: a KIND_DEST frame
     stream.send_shipment((40, _protocol.NO_LINE, b"", RECORD))  # a record frame only
-    stream.send_shipment((40, 0, b"a3\n", RECORD))
+    stream.send_shipment((40, 0, b"a3\n", RECORD))  # a line and a record frame: framed
     stream.send_shipment((40, 0, b"a4\n", b""))
     stream.send_shipment((40, 0, b"a5\n", b""))
     stream.send(_protocol.frame(_protocol.KIND_BYE, b""))
@@ -442,7 +443,7 @@ DESTS = [
             (30, 1, b"b2\n"),
             (30, 2 | MORE, b"c2\n"),
             (30, 1, b"b3\n"),
-            (30, 2 | MORE, b"c3\n"),
+            (30, 1, b"b3b\n"),
             (30, 1, b"two\nlines\n"),
             (30, 1, "utf16\n".encode("utf-16-le")),
             (30, 1, b"no terminator"),
@@ -452,7 +453,7 @@ DESTS = [
     ("plain", 30, None, 1, b"single\n"),
     ("tagged", [(30, 1, b"b4\n")], 1),
     (_protocol.KIND_RECORD, b"\0\n" * 3),
-    ("tagged", [(40, 0, b"a3\n")], 1),
+    ("tagged", [(40, 0, b"a3\n")], 0),
     (_protocol.KIND_RECORD, b"\0\n" * 3),
     ("plain", 40, [0], 2, b"a4\na5\n"),
     (_protocol.KIND_BYE, b""),
@@ -460,14 +461,14 @@ DESTS = [
 
 
 def test_a_pipe_carries_a_plans_first_lines_plain_after_their_output() -> None:
-    """A line plan's first lines read back as plain lines of their level and output: a run
-    of them as one view, counted; one between frames (a record's later lines, for other
-    outputs) in the run of tagged lines around it, as if framed; lines that cannot be
-    plain, the later lines and the record frames in frames; the output frame is written
-    only when the level or the output changes, a level frame clears the output."""
+    """A line plan's one-line records read back as plain lines of their level and output: a
+    run of them as one view, counted; among frames, in the run of tagged lines around them,
+    one element each, as if framed; lines that cannot be plain and records of more than one
+    line or with a record frame in frames; the output frame is written only when the level
+    or the output changes, a level frame clears the output."""
     data = _pipe_bytes(_write_dests)
     assert data.count(_protocol.dest_frame(20, 1)) == data.count(_protocol.dest_frame(40, 0)) == 1
-    assert data.count(_protocol.dest_frame(30, 1)) == 2  # again after the level frame
+    assert data.count(_protocol.dest_frame(30, 1)) == 2  # and again after the level frame
     assert _dest_items(_plain_reader().feed_runs(data)) == DESTS
 
 
@@ -496,7 +497,7 @@ def test_a_plans_lines_on_a_pipe_cut_at_every_byte_boundary_read_the_same() -> N
     its level and output; the records and the lines that came plain count the same."""
     data = _pipe_bytes(_write_dests)
     whole = _dest_lines(_plain_reader().feed_runs(data))
-    assert whole[1:] == (13, 10)
+    assert whole[1:] == (14, 9)
     for cut in range(len(data) + 1):
         reader = _plain_reader()
         got = reader.feed_runs(data[:cut]) + reader.feed_runs(data[cut:])
@@ -521,12 +522,14 @@ class _Writes(Stream):
 
 
 def test_a_record_is_one_write_and_a_refused_one_sends_its_output_again() -> None:
-    """A plain line and the frames after it go in one write; a record refused for want of
+    """A record of several lines goes in one write, framed; a record refused for want of
     room (``wait=False``) took its output frame with it: the next line carries it again."""
     stream = _Writes()
     more = _protocol.dest_line_frame(20, 1 | MORE, b"b\n")
+    more += _protocol.frame(_protocol.KIND_RECORD, b"r")
     assert stream.send_shipment((20, 0, b"a\n", more), wait=False)
-    assert stream.writes == [b"\0" + _protocol.dest_frame(20, 0) + b"a\n" + b"\0" + more]
+    first = _protocol.dest_line_frame(20, 0, b"a\n")
+    assert stream.writes == [_protocol.nul_framed(first + more)]
     stream.full = True
     assert not stream.send_shipment((30, 0, b"refused\n", b""), wait=False)
     stream.full = False

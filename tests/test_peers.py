@@ -87,9 +87,9 @@ def test_count_lines_per_level_one_line_or_many() -> None:
 
 
 def test_plain_lines_of_a_plan_count_as_their_records_and_bytes() -> None:
-    """On a pipe, plain lines for a plan output (a run of them, and one among the frames of
-    a record's later lines) count as one record each, at their level, and as their bytes
-    alone (the output frame before them is not a record's): received, and unread at stop."""
+    """On a pipe, plain lines for a plan output (a run of them, and one joining the tagged
+    frames after it) count as one record each, at their level, and as their bytes alone
+    (the output frame before them is not a record's): received, and unread at stop."""
     reader, writer = os.pipe()
     left, right = socket.socketpair()
     later = _protocol.dest_line_frame(30, 1 | MORE, b"b\n")

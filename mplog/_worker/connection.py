@@ -254,27 +254,28 @@ class Stream:
 
     def send_shipment(self, shipment: _protocol.Shipment, *, wait: bool = True) -> bool:
         """Write what a record became under the line plan (``_protocol.Shipment``) in one
-        write: its first line into a pipe as a plain line (after a ``KIND_DEST`` frame when
-        its level or output is not the last line's; see ``mplog._frames``) when it ends with
-        its only newline and holds no NUL, else in a ``KIND_DEST_LINE`` frame; then the
-        frames after it. Unless ``wait``, only if the stream has room: False if it had none
-        (nothing written)."""
+        write. Into a pipe, a record of one line that ends with its only newline and holds
+        no NUL goes as a plain line (after a ``KIND_DEST`` frame when its level or output is
+        not the last line's; see ``mplog._frames``); any other in frames, each after a NUL.
+        Unless ``wait``, only if the stream has room: False if it had none (nothing
+        written)."""
         # Plain on a pipe: listener CPU per record 0.64-0.88 -> 0.17-0.48 µs (json, handlers,
         # dictconfig, rotating; benchmarks.listener_cpu --reps 5, medians, two runs each
         # alternating with the frames before); this process the same (plan and stream, to
         # the write: json 4.46, 4.70 -> 4.36, 4.34 µs; handlers 2.44, 2.56 -> 2.33, 2.54).
+        # A record with more (lines for other outputs, a record frame) stays framed whole:
+        # with its first line plain, the listener spent more per record, not less (two
+        # outputs: 1.39-1.48 -> 1.64-2.11 µs; framed whole 1.44-1.57).
         # The shipment whole, not unpacked into the call (f(*s, wait=w): +0.11 µs), and two
         # finds (``b"\0" in line`` takes twice as long): 0.15 µs for a 135-byte line.
         levelno, output, line, more = shipment
-        if self._pipe is None or not (
-            line.find(b"\n") + 1 == len(line) > 0 and line.find(b"\0") < 0
-        ):
+        if self._pipe is None:
             return send_shipment_framed(self, shipment, wait=wait)
+        if more or not (line.find(b"\n") + 1 == len(line) > 0 and line.find(b"\0") < 0):
+            return self._put(_protocol.shipment_frames(shipment, b"\0"), wait=wait)
         if output != self._output or levelno != self._dest_level:
             line = b"\0" + _protocol.dest_frame(levelno, output) + line
             self._dest_level, self._output, self._level = levelno, output, None
-        if more:
-            line += _protocol.nul_framed(more)
         return self._put(line, wait=wait)
 
     def _put(self, data: bytes, *, wait: bool) -> bool:
@@ -337,10 +338,7 @@ def send_shipment_framed(
 ) -> bool:
     """``send_shipment`` of a stream that carries frames only: the first line in a
     ``KIND_DEST_LINE`` frame (none for ``_protocol.NO_LINE``), then the frames after it."""
-    levelno, output, line, more = shipment
-    if output != _protocol.NO_LINE:
-        more = _protocol.dest_line_frame(levelno, output, line) + more
-    return send_frame(stream, more, wait=wait)
+    return send_frame(stream, _protocol.shipment_frames(shipment), wait=wait)
 
 
 class FramedLines:

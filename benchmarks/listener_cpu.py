@@ -24,6 +24,7 @@ functions by own time).
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import os
 import socket
@@ -146,14 +147,14 @@ DESTINATIONS: dict[str, tuple[Make, logging.Formatter]] = {
 }
 
 
-def _records(count: int) -> list[logging.LogRecord]:
+def _records(count: int, levels: tuple[int, ...] = (logging.INFO,)) -> list[logging.LogRecord]:
     text = payload(1)
     log = logging.getLogger(LOGGER_NAME)
     args = [(1, step, step / 8, text) for step in range(count)]
     # As a logging call makes them: with the calling function's name (not None).
     return [
-        log.makeRecord(LOGGER_NAME, logging.INFO, __file__, 1, MESSAGE, a, None, "_records")
-        for a in args
+        log.makeRecord(LOGGER_NAME, level, __file__, 1, MESSAGE, a, None, "_records")
+        for a, level in zip(args, itertools.cycle(levels))
     ]
 
 
@@ -175,13 +176,16 @@ class _PipeBytes(Stream):
         return True
 
 
-def measure(name: str, records: bool, count: int) -> tuple[float, float]:
-    """(worker µs/record, listener µs/record) for destination ``name``."""
+def measure(
+    name: str, records: bool, count: int, levels: tuple[int, ...] = (logging.INFO,)
+) -> tuple[float, float]:
+    """(worker µs/record, listener µs/record) for destination ``name``, the records' levels
+    taken in turn from ``levels``."""
     make, _ = DESTINATIONS[name]
     with tempfile.TemporaryDirectory(prefix="mplog-cpu-") as tmp, record_path(records):
         router = make(Path(tmp))
         plan = None if router.plan is None else PlanLines(router.plan)
-        batch = _records(count)
+        batch = _records(count, levels)
         stream = _PipeBytes()
 
         def worker() -> None:
@@ -271,17 +275,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--only", default="", help="comma-separated destinations (default: all)")
     parser.add_argument("--profile", metavar="NAME", help="profile NAME's record path instead")
+    parser.add_argument(
+        "--levels",
+        default="INFO",
+        help="the records' levels, in turn (INFO,INFO,INFO,WARNING: a WARNING reaches both "
+        "files of handlers and dictconfig)",
+    )
     args = parser.parse_args(argv)
     if args.profile:
         print(profile(args.profile, args.records))
         return
     names = args.only.split(",") if args.only else list(DESTINATIONS)
+    levels = tuple(int(logging.getLevelName(name)) for name in args.levels.split(","))
     print("| destination | path | worker µs/record | FileHandler µs/record | listener µs/record |")
     print("|---|---|---|---|---|")
     for name in names:
         own = statistics.median(file_handler_cpu(name, args.records) for _ in range(args.reps))
         for records in (False, True):
-            runs = [measure(name, records, args.records) for _ in range(args.reps)]
+            runs = [measure(name, records, args.records, levels) for _ in range(args.reps)]
             worker = statistics.median(w for w, _ in runs)
             listener = statistics.median(li for _, li in runs)
             path = "record path" if records else "lines"

@@ -19,16 +19,18 @@ one line goes plain when its encoded bytes end with their only newline and hold 
 line that cannot be plain (an inner newline, another terminator, UTF-16) and a record of
 more (lines for other outputs, tagged ``MORE``, or a record frame for the listener's own
 handlers) go whole in ``KIND_DEST_LINE`` and record frames, in one write (their first line
-plain cost the listener more per record than their frames: 1.64-2.11 against 1.44-1.57 µs
+plain cost the listener more per record than their frames: 1.64-2.11 against 1.39-1.56 µs
 at two outputs). A run of plain lines for one output is one view (``LineRun`` with
-``dests=[output]``), written in one write; a single plain line among tagged frames (levels
-mixing one-line and several-line records) joins their run of tagged lines (``LineRun.bare``
-counts those, for the bytes left unread at stop), so that they are still one run per read.
-Listener CPU per record, ``benchmarks.listener_cpu --reps 5`` (medians; two runs each,
-alternating with the framed lines of before): json 0.88, 0.86 -> 0.44, 0.48 µs; handlers
-0.71, 0.70 -> 0.18, 0.17; dictconfig 0.64, 0.65 -> 0.17, 0.18; rotating (one record per
-element for its ``append_lines``) 0.65, 0.67 -> 0.37, 0.33. Sockets (network senders, and a
-process's hello) carry frames only.
+``dests=[output]``), written in one write. Plain lines among tagged frames (levels mixing
+one-line and several-line records) join the run of tagged lines, one element each
+(``LineRun.bare`` counts them, for the bytes left unread at stop), so that a read is still
+one write per output (at INFO:WARNING 3:1 with two outputs 0.87-0.95 -> 0.93-1.03 µs; as a
+run per block of plain lines, 2.5-3.0). Listener CPU per record for one output,
+``benchmarks.listener_cpu --reps 5`` (medians; two runs each, alternating with the framed
+lines of before): json 0.81, 0.88 -> 0.42, 0.45 µs; handlers 0.63, 0.65 -> 0.17, 0.17;
+dictconfig 0.63, 0.63 -> 0.17, 0.22; rotating (one record per element for its
+``append_lines``) 0.64, 0.64 -> 0.32, 0.33. Sockets (network senders, and a process's hello)
+carry frames only.
 """
 
 from __future__ import annotations

@@ -259,13 +259,13 @@ class Stream:
         not the last line's; see ``mplog._frames``); any other in frames, each after a NUL.
         Unless ``wait``, only if the stream has room: False if it had none (nothing
         written)."""
-        # Plain on a pipe: listener CPU per record 0.64-0.88 -> 0.17-0.48 µs (json, handlers,
-        # dictconfig, rotating; benchmarks.listener_cpu --reps 5, medians, two runs each
-        # alternating with the frames before); this process the same (plan and stream, to
-        # the write: json 4.46, 4.70 -> 4.36, 4.34 µs; handlers 2.44, 2.56 -> 2.33, 2.54).
-        # A record with more (lines for other outputs, a record frame) stays framed whole:
-        # with its first line plain, the listener spent more per record, not less (two
-        # outputs: 1.39-1.48 -> 1.64-2.11 µs; framed whole 1.44-1.57).
+        # Plain on a pipe: listener CPU per record json 0.81, 0.88 -> 0.42, 0.45 µs, handlers
+        # 0.63, 0.65 -> 0.17, 0.17, dictconfig 0.63, 0.63 -> 0.17, 0.22, rotating 0.64, 0.64
+        # -> 0.32, 0.33 (benchmarks.listener_cpu --reps 5, medians, two runs each alternating
+        # with the frames before); this process the same (plan and stream to the write: json
+        # 4.43, 4.39 -> 4.26, 4.24; handlers 2.38, 2.39 -> 2.39, 2.33). A record of more
+        # (lines for other outputs, a record frame) goes framed whole: with its first line
+        # plain the listener spent more, not less (two outputs: 1.39-1.56 -> 1.64-2.11 µs).
         # The shipment whole, not unpacked into the call (f(*s, wait=w): +0.11 µs), and two
         # finds (``b"\0" in line`` takes twice as long): 0.15 µs for a 135-byte line.
         levelno, output, line, more = shipment

@@ -6,8 +6,8 @@ receives: it routes the record by logger name (``propagate``) and handler level,
 once per distinct formatter, encodes each line as its handler would, and ships the lines
 tagged with their handler's index. The listener then only appends bytes. What a record
 becomes is a ``_protocol.Shipment`` (its first line and its output, then the frames of the
-rest), which the process's stream writes in one write: on a pipe the first line as a plain
-line (``Stream.send_shipment``; see ``mplog._frames``), elsewhere all framed.
+rest), which the process's stream writes in one write: on a pipe a record of one line as a
+plain line (``Stream.send_shipment``; see ``mplog._frames``), anything else framed.
 
 The line is formatted from the record *as the listener would receive it* (the fields of
 ``_protocol.wire_fields``: the message rendered, ``extra=`` objects as text, an exception as

@@ -4,9 +4,11 @@ on the line path and on the record path (``MPLOG_RECORD_PATH=1``), side by side.
 The end-to-end suite measures throughput; this isolates where the work is. The worker side
 is what ``ShippingHandler`` does with a record before it writes to its stream (stamp the
 pool fields, encode for the wire or format the lines), against a plain ``FileHandler`` with
-the same formatter handling the record into a file of its own. The listener side is the real
-listener loop (``ListenerLoop``) fed the frames those workers would send, in 256 KiB reads,
-through to the files. Times are CPU time (``time.process_time``), medians of ``--reps``::
+the same formatter handling the record into a file of its own; it includes the bytes its
+``Stream`` makes of them for a pipe (plain lines, frames after a NUL), not the write. The
+listener side is the real listener loop (``ListenerLoop``) fed what those workers would write
+into their pipes, in 256 KiB reads, through to the files. Times are CPU time
+(``time.process_time``), medians of ``--reps``::
 
     python -m benchmarks.listener_cpu [--records 20000] [--reps 5] [--only custom,filtered]
 
@@ -22,6 +24,7 @@ functions by own time).
 from __future__ import annotations
 
 import argparse
+import itertools
 import logging
 import os
 import socket
@@ -40,6 +43,7 @@ from mplog._listener.loop import ListenerLoop
 from mplog._listener.peers import Peer
 from mplog._outputs.destinations import ConfigDestination, FileDestination, HandlersDestination
 from mplog._outputs.router import Router
+from mplog._worker.connection import Stream
 from mplog._worker.context import stamp
 from mplog._worker.lines import PlanLines
 
@@ -143,14 +147,14 @@ DESTINATIONS: dict[str, tuple[Make, logging.Formatter]] = {
 }
 
 
-def _records(count: int) -> list[logging.LogRecord]:
+def _records(count: int, levels: tuple[int, ...] = (logging.INFO,)) -> list[logging.LogRecord]:
     text = payload(1)
     log = logging.getLogger(LOGGER_NAME)
     args = [(1, step, step / 8, text) for step in range(count)]
     # As a logging call makes them: with the calling function's name (not None).
     return [
-        log.makeRecord(LOGGER_NAME, logging.INFO, __file__, 1, MESSAGE, a, None, "_records")
-        for a in args
+        log.makeRecord(LOGGER_NAME, level, __file__, 1, MESSAGE, a, None, "_records")
+        for a, level in zip(args, itertools.cycle(levels))
     ]
 
 
@@ -160,26 +164,43 @@ def _cpu(work: Callable[[], object]) -> float:
     return time.process_time() - start
 
 
-def measure(name: str, records: bool, count: int) -> tuple[float, float]:
-    """(worker µs/record, listener µs/record) for destination ``name``."""
+class _PipeBytes(Stream):
+    """A process's ``Stream`` on a pipe, keeping what it would write (``written``)."""
+
+    def __init__(self) -> None:
+        super().__init__(None, -1, None)  # type: ignore[arg-type]  # no socket: never closed
+        self.written: list[bytes] = []
+
+    def _put(self, data: bytes, *, wait: bool) -> bool:
+        self.written.append(data)
+        return True
+
+
+def measure(
+    name: str, records: bool, count: int, levels: tuple[int, ...] = (logging.INFO,)
+) -> tuple[float, float]:
+    """(worker µs/record, listener µs/record) for destination ``name``, the records' levels
+    taken in turn from ``levels``."""
     make, _ = DESTINATIONS[name]
     with tempfile.TemporaryDirectory(prefix="mplog-cpu-") as tmp, record_path(records):
         router = make(Path(tmp))
         plan = None if router.plan is None else PlanLines(router.plan)
-        batch = _records(count)
-        frames: list[bytes] = []
+        batch = _records(count, levels)
+        stream = _PipeBytes()
 
         def worker() -> None:
             for record in batch:
                 if plan is None:
                     stamp(record)
                     body = _protocol.record_body(record)
-                    frames.append(_protocol.frame(_protocol.KIND_RECORD, body))
+                    stream.send(_protocol.frame(_protocol.KIND_RECORD, body))
                 else:
-                    frames.append(plan.frames(record))
+                    shipment = plan.ship(record)
+                    if shipment is not None:
+                        stream.send_shipment(shipment)
 
         worker_s = _cpu(worker)
-        data = b"".join(frames)
+        data = b"".join(stream.written)
         listener_s = _cpu(lambda: _listen(router, data))
     return worker_s / count * 1e6, listener_s / count * 1e6
 
@@ -198,7 +219,7 @@ def profile(name: str, count: int, top: int = 25) -> str:
         for record in _records(count):
             stamp(record)
             frames.append(_protocol.frame(_protocol.KIND_RECORD, _protocol.record_body(record)))
-        data = b"".join(frames)
+        data = b"".join(_protocol.nul_framed(frame) for frame in frames)
         profiler = cProfile.Profile()
         profiler.runcall(_listen, router, data)
     out = io.StringIO()
@@ -207,7 +228,7 @@ def profile(name: str, count: int, top: int = 25) -> str:
 
 
 def _listen(router: Router, data: bytes) -> None:
-    """Feed ``data`` to a real listener loop as one process's stream: written into a socket
+    """Feed ``data`` to a real listener loop as one process's pipe: written into a socket
     256 KiB at a time, each read and handled by the loop's own ``read``."""
     mine, theirs = socket.socketpair()
     with mine, theirs:
@@ -216,6 +237,7 @@ def _listen(router: Router, data: bytes) -> None:
         loop = ListenerLoop(None, "token", router)
         peer = Peer(mine)
         peer.pid, peer.name = os.getpid(), "bench"
+        peer.reader.plain = True  # as after the process passed its pipe
         loop.peers[mine] = peer
         for start in range(0, len(data), _READ):
             theirs.sendall(data[start : start + _READ])
@@ -253,17 +275,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--only", default="", help="comma-separated destinations (default: all)")
     parser.add_argument("--profile", metavar="NAME", help="profile NAME's record path instead")
+    parser.add_argument(
+        "--levels",
+        default="INFO",
+        help="the records' levels, in turn (INFO,INFO,INFO,WARNING: a WARNING reaches both "
+        "files of handlers and dictconfig)",
+    )
     args = parser.parse_args(argv)
     if args.profile:
         print(profile(args.profile, args.records))
         return
     names = args.only.split(",") if args.only else list(DESTINATIONS)
+    levels = tuple(int(logging.getLevelName(name)) for name in args.levels.split(","))
     print("| destination | path | worker µs/record | FileHandler µs/record | listener µs/record |")
     print("|---|---|---|---|---|")
     for name in names:
         own = statistics.median(file_handler_cpu(name, args.records) for _ in range(args.reps))
         for records in (False, True):
-            runs = [measure(name, records, args.records) for _ in range(args.reps)]
+            runs = [measure(name, records, args.records, levels) for _ in range(args.reps)]
             worker = statistics.median(w for w, _ in runs)
             listener = statistics.median(li for _, li in runs)
             path = "record path" if records else "lines"

@@ -70,6 +70,9 @@ KIND_DEST_LINE = 17
 #: header (no text).
 KIND_LEVEL = 18
 LINE_LEVEL = struct.Struct("!H")
+#: On a pipe: the level and the line plan's output of the plain lines that follow, in a
+#: tagged line's header (no text); a ``KIND_LEVEL`` frame clears the output.
+KIND_DEST = 19
 _ANSWER_PREFIX = b"mplog-hello-v1:"
 #: A line's header: size, kind, level (the frame reader unpacks it for every frame at once).
 LINE_HEADER = struct.Struct("!IBH")
@@ -79,6 +82,11 @@ DEST = struct.Struct("!H")
 DEST_SIZE = DEST.size
 #: Bytes before a line's text in its frame.
 LINE_HEADER_SIZE = LINE_HEADER.size
+#: What a process ships for a record: its level, the plan output of its first line, that
+#: line (encoded, terminator included), and the frames after it (its later lines, a record
+#: frame); the output ``NO_LINE`` when there is no line, only the frames.
+Shipment = tuple[int, int, bytes, bytes]
+NO_LINE = -1
 
 _PLAIN = frozenset({str, int, float, bool, type(None), bytes})
 #: The types a record attribute travels as, unchanged.
@@ -263,6 +271,12 @@ def level_frame(levelno: int) -> bytes:
     return LINE_HEADER.pack(LINE_LEVEL.size, KIND_LEVEL, min(max(int(levelno), 0), 0xFFFF))
 
 
+def dest_frame(levelno: int, output: int) -> bytes:
+    """The frame that gives the level and the plan output of the plain lines after it on a
+    pipe."""
+    return DEST_HEADER.pack(4, KIND_DEST, min(max(int(levelno), 0), 0xFFFF), output)
+
+
 def nul_framed(data: bytes) -> bytes:
     """``data`` (whole frames, one after another) with a NUL before each, as frames travel on
     a pipe that also carries plain lines (see ``mplog._frames``)."""
@@ -274,6 +288,17 @@ def nul_framed(data: bytes) -> bytes:
         start, end = end, end + HEADER.size + HEADER.unpack_from(data, end)[0]
         parts.append(data[start:end])
     return b"\0" + b"\0".join(parts)
+
+
+def shipment_frames(shipment: Shipment, nul: bytes = b"") -> bytes:
+    """The frames of ``shipment``: its first line in a ``KIND_DEST_LINE`` frame (none for
+    ``NO_LINE``), then the frames after it; each after ``nul`` (on a pipe, ``b"\\0"``)."""
+    levelno, output, line, more = shipment
+    if nul and more:
+        more = nul_framed(more)
+    if output == NO_LINE:
+        return more
+    return nul + dest_line_frame(levelno, output, line) + more
 
 
 def count_frames(data: bytes) -> int:

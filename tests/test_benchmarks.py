@@ -263,6 +263,11 @@ def test_listener_cpu_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(rows) == 1 + 2 * len(listener_cpu.DESTINATIONS)
     worker, listener = listener_cpu.measure("json", False, 300)
     assert worker > 0 and listener > 0
+    listener_cpu.main(
+        ["--records", "300", "--reps", "1", "--only", "handlers", "--levels", "INFO,WARNING"]
+    )
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| handl")]
+    assert len(rows) == 2  # records of two levels, a WARNING reaching both files
 
 
 @pytest.mark.parametrize("fmt", ["json", "text"])

@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 
 import mplog
+from mplog import _protocol
+from mplog._lineplan import MORE
 from mplog._worker.connection import _F_SETPIPE_SZ, Stream, open_stream
 from tests import _faults
 from tests._helpers import join_process, wait_for
@@ -110,3 +112,21 @@ def test_a_forked_child_does_not_keep_its_parents_stream_open(tmp_path: Path) ->
             _kill_forked(path)  # it holds the parent's sentinel: join() would wait for it
             join_process(process, 10)
     assert state.startswith("died"), state
+
+
+def test_a_socket_stream_sends_a_plans_lines_framed() -> None:
+    """Without a pipe (a socket carries frames only), a record's first line goes in a
+    ``KIND_DEST_LINE`` frame, the frames after it as they are, and a shipment with no line
+    (``NO_LINE``) is its frames alone; nothing sets a level or an output."""
+    left, right = socket.socketpair()
+    with left, right:
+        stream = Stream(left, None, 5.0)
+        more = _protocol.dest_line_frame(20, 1 | MORE, b"b\n")
+        record = _protocol.frame(_protocol.KIND_RECORD, b"r")
+        assert stream.send_shipment((20, 0, b"a\n", more))
+        assert stream.send_shipment((30, _protocol.NO_LINE, b"", record), wait=False)
+        left.shutdown(socket.SHUT_WR)
+        data = b""
+        while chunk := right.recv(1 << 16):
+            data += chunk
+    assert data == _protocol.dest_line_frame(20, 0, b"a\n") + more + record

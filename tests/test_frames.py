@@ -391,3 +391,170 @@ def test_nul_framed_puts_a_nul_before_every_frame() -> None:
     ]
     assert _protocol.nul_framed(frames[0]) == b"\0" + frames[0]
     assert _protocol.nul_framed(b"".join(frames)) == b"".join(b"\0" + f for f in frames)
+
+
+RECORD = _protocol.frame(_protocol.KIND_RECORD, b"\0\n" * 3)
+
+
+def _write_dests(stream: Stream) -> None:
+    """A line plan's records through a real ``Stream``: output and level switches, records
+    with more than one line (framed whole), first lines that must be framed, single-format
+    lines between them."""
+    stream.send_shipment((20, 0, b"a1\n", b""))
+    stream.send_shipment((20, 0, b"a2\n", b""))
+    stream.send_shipment((20, 1, b"b1\r\n", b""))  # another output: a KIND_DEST frame
+    stream.send_shipment((30, 1, b"b2\n", _protocol.dest_line_frame(30, 2 | MORE, b"c2\n")))
+    stream.send_shipment((30, 1, b"b3\n", b""))  # another level: a KIND_DEST frame
+    stream.send_shipment((30, 1, b"b3b\n", b""))  # two plain lines among tagged frames
+    stream.send_shipment((30, 1, b"two\nlines\n", b""))  # an inner newline: framed
+    stream.send_shipment((30, 1, "utf16\n".encode("utf-16-le"), b""))  # NULs: framed
+    stream.send_shipment((30, 1, b"no terminator", b""))  # framed
+    stream.send_line(30, "single")  # a KIND_LEVEL frame: no output
+    stream.send_shipment((30, 1, b"b4\n", b""))  # the output again: a KIND_DEST frame
+    stream.send_shipment((40, _protocol.NO_LINE, b"", RECORD))  # a record frame only
+    stream.send_shipment((40, 0, b"a3\n", RECORD))  # a line and a record frame: framed
+    stream.send_shipment((40, 0, b"a4\n", b""))
+    stream.send_shipment((40, 0, b"a5\n", b""))
+    stream.send(_protocol.frame(_protocol.KIND_BYE, b""))
+
+
+def _dest_items(items: list[_frames.Item]) -> list[object]:
+    """Each item as data: a plain run as ("plain", level, dests, count, bytes), a run of
+    tagged lines as ("tagged", [(level, dest, bytes)], bare), else as it is."""
+    out: list[object] = []
+    for item in items:
+        if isinstance(item, _frames.LineRun) and item.plain:
+            out.append(("plain", item.levels[0], item.dests, item.count(), bytes(item.lines[0])))
+        elif isinstance(item, _frames.LineRun) and item.dests is not None:
+            lines = zip(item.levels, item.dests, map(bytes, item.lines), strict=True)
+            out.append(("tagged", list(lines), item.bare))
+        else:
+            assert not isinstance(item, _frames.LineRun)
+            out.append(item)
+    return out
+
+
+DESTS = [
+    ("plain", 20, [0], 2, b"a1\na2\n"),
+    (
+        "tagged",
+        [
+            (20, 1, b"b1\r\n"),
+            (30, 1, b"b2\n"),
+            (30, 2 | MORE, b"c2\n"),
+            (30, 1, b"b3\n"),
+            (30, 1, b"b3b\n"),
+            (30, 1, b"two\nlines\n"),
+            (30, 1, "utf16\n".encode("utf-16-le")),
+            (30, 1, b"no terminator"),
+        ],
+        3,
+    ),
+    ("plain", 30, None, 1, b"single\n"),
+    ("tagged", [(30, 1, b"b4\n")], 1),
+    (_protocol.KIND_RECORD, b"\0\n" * 3),
+    ("tagged", [(40, 0, b"a3\n")], 0),
+    (_protocol.KIND_RECORD, b"\0\n" * 3),
+    ("plain", 40, [0], 2, b"a4\na5\n"),
+    (_protocol.KIND_BYE, b""),
+]
+
+
+def test_a_pipe_carries_a_plans_first_lines_plain_after_their_output() -> None:
+    """A line plan's one-line records read back as plain lines of their level and output: a
+    run of them as one view, counted; among frames, in the run of tagged lines around them,
+    one element each, as if framed; lines that cannot be plain and records of more than one
+    line or with a record frame in frames; the output frame is written only when the level
+    or the output changes, a level frame clears the output."""
+    data = _pipe_bytes(_write_dests)
+    assert data.count(_protocol.dest_frame(20, 1)) == data.count(_protocol.dest_frame(40, 0)) == 1
+    assert data.count(_protocol.dest_frame(30, 1)) == 2  # and again after the level frame
+    assert _dest_items(_plain_reader().feed_runs(data)) == DESTS
+
+
+def _dest_lines(items: list[_frames.Item]) -> tuple[list[object], int, int]:
+    """One entry per line, (level, dest, bytes) or a frame; the records counted; the lines
+    that came plain."""
+    flat: list[object] = []
+    records = bare = 0
+    for item in items:
+        if isinstance(item, _frames.LineRun):
+            records += item.count()
+            bare += item.count() if item.plain else item.bare
+            dests = item.dests or [None]
+            if item.plain:
+                lines = bytes(item.lines[0]).splitlines(keepends=True)
+                flat += [(item.levels[0], dests[0], line) for line in lines]
+            else:
+                flat += zip(item.levels, dests, map(bytes, item.lines), strict=True)
+        else:
+            flat.append(item)
+    return flat, records, bare
+
+
+def test_a_plans_lines_on_a_pipe_cut_at_every_byte_boundary_read_the_same() -> None:
+    """Wherever a read ends, every line of the plan comes out once, whole, in order, with
+    its level and output; the records and the lines that came plain count the same."""
+    data = _pipe_bytes(_write_dests)
+    whole = _dest_lines(_plain_reader().feed_runs(data))
+    assert whole[1:] == (14, 9)
+    for cut in range(len(data) + 1):
+        reader = _plain_reader()
+        got = reader.feed_runs(data[:cut]) + reader.feed_runs(data[cut:])
+        assert _dest_lines(got) == whole, f"cut at {cut}"
+        assert reader.pending == 0
+
+
+class _Writes(Stream):
+    """A pipe ``Stream`` that keeps each write it would make, and refuses while ``full``."""
+
+    def __init__(self) -> None:
+        super().__init__(None, -1, None)  # type: ignore[arg-type]  # no socket: pipe only
+        self.writes: list[bytes] = []
+        self.full = False
+
+    def _put(self, data: bytes, *, wait: bool) -> bool:
+        if self.full and not wait:
+            self._level = self._output = None  # as Stream._put, on a refused write
+            return False
+        self.writes.append(data)
+        return True
+
+
+def test_a_record_is_one_write_and_a_refused_one_sends_its_output_again() -> None:
+    """A record of several lines goes in one write, framed; a record refused for want of
+    room (``wait=False``) took its output frame with it: the next line carries it again."""
+    stream = _Writes()
+    more = _protocol.dest_line_frame(20, 1 | MORE, b"b\n")
+    more += _protocol.frame(_protocol.KIND_RECORD, b"r")
+    assert stream.send_shipment((20, 0, b"a\n", more), wait=False)
+    first = _protocol.dest_line_frame(20, 0, b"a\n")
+    assert stream.writes == [_protocol.nul_framed(first + more)]
+    stream.full = True
+    assert not stream.send_shipment((30, 0, b"refused\n", b""), wait=False)
+    stream.full = False
+    assert stream.send_shipment((30, 0, b"again\n", b""), wait=False)
+    assert stream.send_shipment((30, 0, b"then\n", b""), wait=False)
+    assert stream.writes[1:] == [b"\0" + _protocol.dest_frame(30, 0) + b"again\n", b"then\n"]
+
+
+def test_a_real_pipe_refusing_a_line_sends_its_output_again() -> None:
+    """The same with a real pipe that fills up."""
+    reader, writer = os.pipe()
+    stream = Stream(None, writer, 5.0)  # type: ignore[arg-type]  # no socket: pipe only
+    os.set_blocking(writer, False)
+    os.set_blocking(reader, False)
+    try:
+        assert stream.send_shipment((30, 2, b"first\n", b""), wait=False)
+        while stream.send_shipment((40, 2, b"x" * 1000 + b"\n", b""), wait=False):
+            pass  # until the pipe is full and one is refused
+        with pytest.raises(BlockingIOError):  # drain it all
+            while os.read(reader, 1 << 20):
+                pass
+        assert stream.send_shipment((40, 2, b"again\n", b""), wait=False)
+        assert os.read(reader, 1 << 20) == (
+            _protocol.nul_framed(_protocol.dest_frame(40, 2)) + b"again\n"
+        )
+    finally:
+        os.close(writer)
+        os.close(reader)

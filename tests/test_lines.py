@@ -189,12 +189,12 @@ def _logged_json(lines: PlanLines, log: logging.Logger, **extra: Any) -> tuple[b
     """(the line ``lines`` ships for one record, the line the record path writes for it)."""
     record = log.makeRecord(log.name, logging.INFO, "/a/b.py", 7, "n=%d", (1,), None, "f", extra)
     shipped = logging.makeLogRecord(dict(record.__dict__))  # as the record path gets it
-    frame = lines.frames(record)
+    shipment = lines.ship(record)
     context.stamp(shipped)
     rebuilt = _protocol.make_record(_protocol.wire_fields(shipped))
     expected = (make_formatter(lines.plan.formats[0]).format(rebuilt) + "\n").encode()
-    assert _protocol.HEADER.unpack_from(frame)[1] == _protocol.KIND_DEST_LINE
-    return frame[_protocol.LINE_HEADER_SIZE + _protocol.DEST_SIZE :], expected
+    assert shipment is not None and shipment[1] == 0 and shipment[3] == b""  # one line
+    return shipment[2], expected
 
 
 @pytest.mark.parametrize("encoder", ["json", "auto"])  # auto: orjson, when installed

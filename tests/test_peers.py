@@ -84,3 +84,39 @@ def test_count_lines_per_level_one_line_or_many() -> None:
         peer.count_lines(_frames.LineRun([25], [memoryview(b"c\n")]), written=True)
     assert dict(peer.levels) == {"ERROR": 1, "INFO": 2, "WARNING": 1, "Level 25": 1}
     assert (peer.received, peer.written) == (5, 2)
+
+
+def test_plain_lines_of_a_plan_count_as_their_records_and_bytes() -> None:
+    """On a pipe, plain lines for a plan output (a run of them, and one joining the tagged
+    frames after it) count as one record each, at their level, and as their bytes alone
+    (the output frame before them is not a record's): received, and unread at stop."""
+    reader, writer = os.pipe()
+    left, right = socket.socketpair()
+    later = _protocol.dest_line_frame(30, 1 | MORE, b"b\n")
+    lines = [b"a1\n", b"a2\n", b"a3\n"]
+    data = (
+        _protocol.nul_framed(_protocol.dest_frame(20, 0))
+        + b"".join(lines)
+        + _protocol.nul_framed(_protocol.dest_frame(30, 0))
+        + b"w\n"
+        + _protocol.nul_framed(later)
+    )
+    try:
+        peer = Peer(left, pid=1, pipe=reader)
+        peer.reader.plain = True
+        items = peer.reader.feed_runs(data[:-1])
+        runs = [item for item in items if isinstance(item, _frames.LineRun)]
+        assert [(run.plain, run.count()) for run in runs] == [(True, 3), (False, 1)]
+        for run in runs:
+            peer.count_lines(run, written=True)
+        assert dict(peer.levels) == {"INFO": 3, "WARNING": 1}
+        assert (peer.received, peer.written) == (4, 4)
+        os.write(writer, data[-1:])
+        peer.count_unread(items)
+    finally:
+        for fd in (reader, writer):
+            os.close(fd)
+        left.close()
+        right.close()
+    assert peer.unread_records == 4
+    assert peer.unread_bytes == sum(map(len, lines)) + len(b"w\n") + 1 + len(later)  # its NUL

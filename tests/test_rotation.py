@@ -354,7 +354,8 @@ def make_storm_handlers(path: str) -> list[logging.Handler]:
 def test_storm_across_many_rotations(tmp_path: Path, mode: str) -> None:
     """Many processes log through mplog into a handler rotating every few KiB: after dozens
     of rotations every record is in exactly one file, every line intact, in order per
-    process."""
+    process, and no file over the size (the processes' plain lines arrive many per read:
+    the listener hands them to the handler one record each)."""
     path = str(tmp_path / "app.log")
     tasks, per_task = 8, 300
     handlers = (
@@ -376,6 +377,7 @@ def test_storm_across_many_rotations(tmp_path: Path, mode: str) -> None:
     for file in [*files, Path(path)]:
         text = read_any(file).decode("utf-8")
         assert text.endswith("\n"), f"{file.name} ends inside a line"
+        assert len(text) <= 4096, f"{file.name} is over max_bytes: rotation between records"
         lines += [parse_line(line) for line in text.splitlines()]
     check_sequences(lines, {f"t{t}": per_task for t in range(tasks)})
 

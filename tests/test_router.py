@@ -10,6 +10,7 @@ import pytest
 
 from mplog import _frames
 from mplog._outputs.router import Route, Router
+from mplog.handlers import RotatingHandler
 from tests._helpers import ListHandler
 
 
@@ -140,3 +141,23 @@ def test_router_close_closes_every_handler_even_if_one_fails() -> None:
     router.close()
     assert closed == ["yes"]
     assert router.errors == 1
+
+
+def test_write_tagged_writes_a_run_of_plain_lines_to_its_output(tmp_path: Path) -> None:
+    """A run of plain lines for one plan output (one view of several records) goes to that
+    output in one write; to a handler that takes one record per element (``append_lines``:
+    ``RotatingHandler``) one record each, so that it rotates between records; an output
+    not in the plan is refused and counted."""
+    plain = logging.FileHandler(tmp_path / "plain.log")
+    rotating = RotatingHandler(tmp_path / "rot.log", max_bytes=8)
+    router = Router(Route((plain, rotating)))
+    assert router.plan is not None and len(router.plan.outputs) == 2
+    data = b"one 1\ntwo 2\nthree\n"
+    assert router.write_tagged(_frames.LineRun([20], [memoryview(data)], [0], records=3))
+    assert router.write_tagged(_frames.LineRun([20], [memoryview(data)], [1], records=3))
+    assert not router.write_tagged(_frames.LineRun([20], [memoryview(data)], [2], records=3))
+    assert router.errors == 1
+    router.close()
+    assert (tmp_path / "plain.log").read_bytes() == data
+    files = [*tmp_path.glob("rot.log.*"), tmp_path / "rot.log"]  # a record per file
+    assert sorted(f.read_bytes() for f in files) == sorted(data.splitlines(keepends=True))

@@ -170,10 +170,11 @@ class Peer:
 
     def count_lines(self, run: _frames.LineRun, *, written: bool) -> None:
         """Count a run of lines received (per level) and, if ``written``, written."""
-        levels = run.levels
-        if run.dests is not None:  # a record's later lines (tagged MORE) count once
+        levels, count = run.levels, run.records
+        if count is None and run.dests is not None:  # a record's later lines (MORE) count once
             levels = [lv for lv, dest in zip(levels, run.dests, strict=True) if dest < MORE]
-        count = run.count() if run.dests is None else len(levels)
+        if count is None:
+            count = len(levels)
         self.received += count
         if run.plain or count == 1:  # one level for all its lines: no Counter
             self.levels[_level_name(levels[0])] += count
@@ -284,12 +285,12 @@ def _receive_plain(stream: socket.socket | int, size: int) -> bytes:
 
 def _bytes_in(item: _frames.Item, nul: int) -> int:
     """The bytes ``item`` took on its stream (``nul``: 1 where a NUL precedes each frame; the
-    level frames between plain lines are not counted)."""
+    level and output frames between plain lines are not counted)."""
     if isinstance(item, list):  # a run of record frames: their bodies
         return sum(map(len, item)) + len(item) * (nul + _protocol.HEADER.size)
     if isinstance(item, _frames.LineRun):
         header = _protocol.LINE_HEADER_SIZE + (0 if item.dests is None else _protocol.DEST_SIZE)
-        headers = 0 if item.plain else len(item.lines) * (header + nul)
+        headers = 0 if item.plain else (len(item.lines) - item.bare) * (header + nul)
         return sum(len(line) for line in item.lines) + headers
     return nul + _protocol.HEADER.size + len(item[1])
 
@@ -298,7 +299,5 @@ def _records_in(item: _frames.Item) -> int:
     if isinstance(item, list):  # a run of record frames
         return len(item)
     if isinstance(item, _frames.LineRun):
-        if item.dests is not None:  # a record's later lines (tagged MORE) count once
-            return sum(1 for dest in item.dests if dest < MORE)
         return item.count()
     return 1 if item[0] == _protocol.KIND_RECORD else 0

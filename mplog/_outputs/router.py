@@ -81,6 +81,8 @@ class Router:
             if self.plan
             else ()
         )
+        #: Per output: whether its handler takes one record per element (``append_lines``).
+        self._by_record = tuple(isinstance(h, TakesLines) for h in outputs)
 
     @property
     def takes_lines(self) -> bool:
@@ -143,17 +145,23 @@ class Router:
         return ok
 
     def write_tagged(self, run: _frames.LineRun) -> bool:
-        """Append lines tagged with their plan output (``KIND_DEST_LINE``), in one write per
-        output; False if any of them failed."""
+        """Append lines tagged with their plan output (``KIND_DEST_LINE`` frames, or a run of
+        plain lines after a ``KIND_DEST`` frame), in one write per output; False if any of
+        them failed."""
         assert run.dests is not None
         dests = run.dests
         first = dests[0] & ~MORE
-        if dests.count(first) == len(dests):  # one output (a JSON file): no regrouping
-            groups: dict[int, list[memoryview]] = {first: run.lines}
+        groups: Mapping[int, Lines]
+        if run.plain:  # one view of many records, for one output
+            by_record = first < len(self._by_record) and self._by_record[first]
+            groups = {first: _RECORD.findall(run.lines[0]) if by_record else run.lines}
+        elif dests.count(first) == len(dests):  # one output (a JSON file): no regrouping
+            groups = {first: run.lines}
         else:
-            groups = {}
+            regrouped: dict[int, list[memoryview]] = {}
             for dest, line in zip(dests, run.lines, strict=True):
-                groups.setdefault(dest & ~MORE, []).append(line)
+                regrouped.setdefault(dest & ~MORE, []).append(line)
+            groups = regrouped
         ok = True
         for dest, lines in groups.items():
             if dest >= len(self._output_writers):  # not an output of this plan

@@ -9,7 +9,8 @@
         |  context.stamp: worker index, task (tasks.py), context() fields
         |  formatting.LineFormatter: a finished line when the destination takes lines,
         |  lines.PlanLines: with a line plan (JSON, handlers=, dictConfig), the line of each
-        |    handler the record reaches, tagged with that handler,
+        |    handler the record reaches, tagged with that handler (a _protocol.Shipment: on a
+        |    pipe, Stream.send_shipment writes a record of one line as a plain line),
         |  else mplog._protocol.record_body: the record as plain data (nothing to unpickle)
         v
     connection.Stream                  this process's own pipe (Unix socket listener) or

@@ -131,8 +131,8 @@ class ShippingHandler(logging.Handler):
             except Exception:  # e.g. a %(field)s the record lacks: let the listener report it
                 line = None
         if line is None:
-            data = self._frames(record)
-            if not data:  # no handler of the listener takes it
+            shipment = self._shipment(record)
+            if shipment is None:  # no handler of the listener takes it
                 return
         if self._dropped and time.monotonic() >= self._next_drop_report:
             self._report_drops(stream, wait=False)
@@ -140,18 +140,18 @@ class ShippingHandler(logging.Handler):
         if line is not None:
             sent = stream.send_line(record.levelno, line, wait=wait)
         else:
-            sent = send_frame(stream, data, wait=wait)
+            sent = stream.send_shipment(shipment, wait=wait)  # type: ignore[arg-type]  # set
         if not sent:
             self._dropped[record.levelname] += 1
 
-    def _frames(self, record: logging.LogRecord) -> bytes:
-        """A record this process does not format itself: its lines for the listener's line
-        plan (none if no handler there takes it), or the record."""
+    def _shipment(self, record: logging.LogRecord) -> _protocol.Shipment | None:
+        """A record not formatted here: its lines for the plan (None: none), or the record."""
         plan = self._plan_lines
         if plan is None:
             stamp(record)  # the listener's formats and filters may use every field
-            return _protocol.frame(_protocol.KIND_RECORD, _protocol.record_body(record))
-        return plan.frames(record)  # the lines of the listener's handlers
+            frame = _protocol.frame(_protocol.KIND_RECORD, _protocol.record_body(record))
+            return (record.levelno, _protocol.NO_LINE, b"", frame)
+        return plan.ship(record)  # the lines of the listener's handlers
 
     @property
     def failure(self) -> str | None:

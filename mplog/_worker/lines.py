@@ -4,7 +4,10 @@ With a line plan (``mplog._lineplan``, sent by the listener in the ``WorkerConfi
 does the handlers' work itself, the way the listener would have done it with the record it
 receives: it routes the record by logger name (``propagate``) and handler level, formats it
 once per distinct formatter, encodes each line as its handler would, and ships the lines
-tagged with their handler's index. The listener then only appends bytes.
+tagged with their handler's index. The listener then only appends bytes. What a record
+becomes is a ``_protocol.Shipment`` (its first line and its output, then the frames of the
+rest), which the process's stream writes in one write: on a pipe a record of one line as a
+plain line (``Stream.send_shipment``; see ``mplog._frames``), anything else framed.
 
 The line is formatted from the record *as the listener would receive it* (the fields of
 ``_protocol.wire_fields``: the message rendered, ``extra=`` objects as text, an exception as
@@ -30,6 +33,7 @@ import time
 
 from mplog import _protocol
 from mplog._lineplan import DESTS_FIELD, MORE, RECORD, JsonFormat, LinePlan, TextFormat
+from mplog._protocol import NO_LINE
 from mplog._settings import EXC_FIELD, POOL_FIELDS, STANDARD_ATTRIBUTES
 from mplog._worker.context import pool_items, stamp, stamp_needed, unstamped_pool
 from mplog._worker.formatting import LineFormatter
@@ -37,6 +41,8 @@ from mplog._worker.formatting import LineFormatter
 TYPE_CHECKING = False  # typing is not imported at run time: every spawned worker loads this
 if TYPE_CHECKING:
     from typing import Any
+
+    from mplog._protocol import Shipment
 
 #: Attributes whose value is the same in the process and in the listener's record.
 #: (``exc_text`` is set on the wire before formatting, and only during it here.)
@@ -134,7 +140,7 @@ def named_fields(spec: TextFormat) -> frozenset[str] | None:
 
 
 class PlanLines:
-    """The frames one record becomes under a line plan."""
+    """What one record becomes under a line plan: its lines and frames."""
 
     def __init__(self, plan: LinePlan) -> None:
         self.plan = plan
@@ -154,45 +160,47 @@ class PlanLines:
         self._chains: dict[str, tuple[tuple[Step, ...], bool]] = {}
         self._taken: dict[tuple[str, int], _Taken] = {}
 
-    def frames(self, record: logging.LogRecord) -> bytes:
-        """The frames for ``record``: a tagged line per handler it reaches, and a record
-        frame for the handlers that need the record; empty if no handler takes it."""
+    def ship(self, record: logging.LogRecord) -> Shipment | None:
+        """What ``record`` becomes (a ``_protocol.Shipment``, which the stream writes plain
+        or framed): its line for the first handler it reaches, then the frames of its lines
+        for the others (tagged ``MORE``) and a record frame for the handlers that need the
+        record; None if no handler takes it."""
         key = (record.name, record.levelno)
         steps, mode, pool = self._taken.get(key) or self._take(key)
         if mode == _FILTERED:  # the logger's own filters run in the listener, on the record
             stamp(record)
-            return _protocol.frame(_protocol.KIND_RECORD, _protocol.record_body(record))
+            frame = _protocol.frame(_protocol.KIND_RECORD, _protocol.record_body(record))
+            return (record.levelno, NO_LINE, b"", frame)
         if not steps:
-            return b""
+            return None
         if mode <= _JSON:
             if mode == _JSON and len(steps) == 1:  # JSON lines: the common case, shortest
-                frame = self._plain_json(record, steps[0])
-                if frame is not None:
-                    return frame
+                shipment = self._plain_json(record, steps[0])
+                if shipment is not None:
+                    return shipment
             mode = _as_it_is(record, mode, pool)
             if mode <= _JSON and len(steps) == 1:  # the common case, kept short
-                frame = self._single(record, steps[0])
-                if frame is not None:
-                    return frame
+                shipment = self._single(record, steps[0])
+                if shipment is not None:
+                    return shipment
         fields = None
         if mode >= _WIRE:
             stamp(record)
             fields = _protocol.wire_fields(record)
         return self._lines(record, fields, steps)
 
-    def _single(self, record: logging.LogRecord, step: Step) -> bytes | None:
-        """The frame of the one line of ``record``, formatted as it is; None if formatting
-        or encoding fails (the general path then sends the record for the listener to
-        report it)."""
+    def _single(self, record: logging.LogRecord, step: Step) -> Shipment | None:
+        """The one line of ``record``, formatted as it is; None if formatting or encoding
+        fails (the general path then sends the record for the listener to report it)."""
         index, _, fmt, terminator, encoding, errors, _ = step
         try:
             data = (self._formatters[fmt].format(record) + terminator).encode(encoding, errors)
         except Exception:
             return None
-        return _protocol.dest_line_frame(record.levelno, index, data)
+        return (record.levelno, index, data, b"")
 
-    def _plain_json(self, record: logging.LogRecord, step: Step) -> bytes | None:
-        """The frame of ``record``'s JSON line when every field is a plain value and it has
+    def _plain_json(self, record: logging.LogRecord, step: Step) -> Shipment | None:
+        """``record``'s JSON line when every field is a plain value and it has
         no exception (``JsonFormatter.plain_line``: the line is then the same on the wire),
         checked while the line is written; None otherwise (the general way decides). With
         orjson, the same for a record with no extras (``JsonFormatter.bare_line``)."""
@@ -223,7 +231,7 @@ class PlanLines:
             data = (line + terminator).encode(encoding, errors)
         except (ValueError, LookupError):  # the listener reports it, as for any line
             return None
-        return _protocol.dest_line_frame(record.levelno, index, data)
+        return (record.levelno, index, data, b"")
 
     def _take(self, key: tuple[str, int]) -> _Taken:
         """The steps a record of this logger and level takes, what they need, and the pool
@@ -239,7 +247,7 @@ class PlanLines:
 
     def _lines(
         self, record: logging.LogRecord, fields: dict[str, Any] | None, taken: tuple[Step, ...]
-    ) -> bytes:
+    ) -> Shipment:
         # The formatters add to the record's fields: a copy, if the record may travel too.
         may_travel = any(step[2] == RECORD for step in taken)
         wire = (
@@ -248,7 +256,8 @@ class PlanLines:
             else _protocol.make_record(fields.copy() if may_travel else fields)
         )
         texts: dict[int, str | None] = {}
-        frames: list[bytes] = []
+        first: tuple[int, bytes] | None = None  # the first line: its output, its bytes
+        frames: list[bytes] = []  # the later lines' frames, tagged MORE
         others: list[int] = []
         for index, _, fmt, terminator, encoding, errors, how in taken:
             if fmt == RECORD:
@@ -264,15 +273,18 @@ class PlanLines:
             except (ValueError, LookupError):  # as UnicodeEncodeError: the listener reports it
                 others.append(index)
                 continue
-            tag = index if not frames else index | MORE
-            frames.append(_protocol.dest_line_frame(record.levelno, tag, data))
+            if first is None:
+                first = (index, data)
+            else:
+                frames.append(_protocol.dest_line_frame(record.levelno, index | MORE, data))
         if others:
             if fields is None or not may_travel:  # none yet, or formatted into
                 stamp(record)
                 fields = _protocol.wire_fields(record)
-            fields[DESTS_FIELD] = [1 if frames else 0, *others]
+            fields[DESTS_FIELD] = [0 if first is None else 1, *others]
             frames.append(_protocol.frame(_protocol.KIND_RECORD, marshal.dumps(fields)))
-        return b"".join(frames)
+        output, line = first or (NO_LINE, b"")
+        return (record.levelno, output, line, b"".join(frames))
 
     def _format(self, texts: dict[int, str | None], fmt: int, record: logging.LogRecord) -> None:
         try:

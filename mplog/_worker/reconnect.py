@@ -45,10 +45,10 @@ from mplog._settings import MAX_FRAME, WorkerConfig
 from mplog._worker.connection import (
     NETWORK_FRAME,
     SEND_FLAGS,
+    FramedLines,
     HandshakeRefused,
     _check_size,
     connect,
-    send_line_frame,
 )
 from mplog._worker.context import HOSTNAME
 from mplog._worker.cork import AVAILABLE as CORK_AVAILABLE
@@ -68,7 +68,7 @@ BACKOFF_CLOSING = 0.1
 EXIT_GRACE = 5.0
 
 
-class ResilientStream:
+class ResilientStream(FramedLines):
     """Where a network sender writes its frames (see the module's docstring)."""
 
     def __init__(
@@ -106,7 +106,6 @@ class ResilientStream:
         self.formatted: str | None = None
 
     # -- the logging call's side -----------------------------------------------------------
-    send_line = send_line_frame  # a finished line travels in a frame
 
     def send(self, data: bytes) -> None:
         """Spool ``data`` and send it; when the spool is full, wait for room up to

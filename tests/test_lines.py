@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import logging
+import marshal
 import multiprocessing
 import re
 import time
@@ -17,8 +18,10 @@ import pytest
 
 import mplog
 from mplog import _protocol
-from mplog._lineplan import JsonFormat, LinePlan, Output, Route
+from mplog._frames import FrameReader
+from mplog._lineplan import DESTS_FIELD, RECORD, JsonFormat, LinePlan, Output, Route, TextFormat
 from mplog._outputs.plan import RECORD_PATH_ENV
+from mplog._protocol import NO_LINE
 from mplog._worker import context
 from mplog._worker.lines import PlanLines, make_formatter
 from tests import _corpus
@@ -51,6 +54,7 @@ def _handlers(out: Path) -> dict[str, Any]:
     d.setLevel(logging.INFO)
     e = logging.FileHandler(out / "e.log", encoding="utf-8", errors="backslashreplace")
     e.addFilter(lambda record: "extras" in record.getMessage())  # keeps the record path
+    e.setLevel(logging.ERROR)  # what reaches it goes whole; the lower records, as lines
     e.setFormatter(logging.Formatter(FMT_A))
     return {"handlers": [c, a, b, d, e], "level": 1}  # c first: nothing cached before it
 
@@ -78,7 +82,8 @@ def _config(out: Path) -> dict[str, Any]:
             "app": file("app.log", "a", "DEBUG"),
             "db": file("db.log", "b", "INFO"),
             "all": file("all.jsonl", "json", "WARNING"),
-            "filtered": {**file("filtered.log", "a"), "filters": ["app_only"]},
+            # What reaches a filtered handler goes whole; the lower records, as lines.
+            "filtered": {**file("filtered.log", "a", "ERROR"), "filters": ["app_only"]},
         },
         "loggers": {
             "app": {"handlers": ["app", "filtered"], "level": "DEBUG"},
@@ -238,3 +243,21 @@ def test_json_lines_hold_the_fields_the_record_path_stamps(static: Any, encoder:
 
 def _provider() -> dict[str, Any]:
     return {"engine": "e-1"}
+
+
+def test_a_record_for_a_handler_that_needs_it_goes_whole() -> None:
+    """A record that reaches a handler the process cannot reproduce (a custom ``emit``) goes
+    to the listener whole, for every handler it reaches (the record path); a record below
+    that handler's level goes as a line (a plain file beside a custom handler)."""
+    text = TextFormat("%(levelname)s %(message)s")
+    plan = LinePlan((text,), (Output(0), Output(RECORD, logging.ERROR)), Route((0, 1)))
+    lines = PlanLines(plan)
+    log = logging.getLogger("whole.or.lines")
+    info = lines.ship(log.makeRecord(log.name, logging.INFO, "/a.py", 1, "fine", (), None))
+    error = lines.ship(log.makeRecord(log.name, logging.ERROR, "/a.py", 2, "bad", (), None))
+    assert info == (logging.INFO, 0, b"INFO fine\n", b"")
+    assert error is not None and error[:3] == (logging.ERROR, NO_LINE, b"")
+    [(kind, body)] = FrameReader().feed(error[3])
+    fields = marshal.loads(body)
+    assert kind == _protocol.KIND_RECORD and fields["msg"] == "bad"
+    assert DESTS_FIELD not in fields  # not routed by the process: the listener routes it

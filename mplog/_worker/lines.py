@@ -17,10 +17,11 @@ that names only attributes whose value is the same either way (every standard on
 the record as it is, as the single-format line path does, which saves rebuilding it. So
 does a JSON line whose fields are all plain values (``JsonFormatter.plain_line``, which checks
 that while it writes the line); its pool fields (worker index, task, host) are then not stamped
-on the record but appended as text written once per task. What the plan
-says a process cannot reproduce (a custom handler or formatter, filters), and a line whose
-formatting or encoding fails (the listener then reports the error as it always did), goes
-to the listener as a record frame naming the handlers it is for.
+on the record but appended as text written once per task. A record that reaches what the
+plan says a process cannot reproduce (a custom handler or formatter, a logger's filters)
+goes to the listener whole, as on the record path, for all the handlers it reaches; a line
+whose formatting or encoding fails (the listener then reports the error as it always did)
+goes as a record frame naming the handlers it is for.
 """
 
 from __future__ import annotations
@@ -58,8 +59,14 @@ _PERCENT_NAME = re.compile(r"%\(([^)]*)\)")
 #: has no exception (JSON), the record as the listener would receive it; or the handler
 #: needs the record itself.
 _DIRECT, _JSON, _WIRE, _RECORD = range(4)
-#: The logger has filters: its records take the record path whole.
-_FILTERED = 9
+#: The logger has filters, or a handler that needs the record takes it: the record takes the
+#: record path whole (the listener formats every handler's line from it). Shipping the other
+#: handlers' lines beside the record cost more on both sides, a plain file beside a custom
+#: handler: worker 8.1-8.8 -> 4.1-4.3 µs, listener 13.1-13.5 -> 11.2-11.8 µs per record
+#: (``python -m benchmarks.listener_cpu --only mixed --reps 5``, twice, alternating): the
+#: listener decodes the record either way, and a line between two record frames is a
+#: write of its own.
+_WHOLE = 9
 #: (output index, level, format index, terminator, encoding, errors, one of the above)
 Step = tuple[int, int, int, str, str, str, int]
 
@@ -163,11 +170,12 @@ class PlanLines:
     def ship(self, record: logging.LogRecord) -> Shipment | None:
         """What ``record`` becomes (a ``_protocol.Shipment``, which the stream writes plain
         or framed): its line for the first handler it reaches, then the frames of its lines
-        for the others (tagged ``MORE``) and a record frame for the handlers that need the
-        record; None if no handler takes it."""
+        for the others (tagged ``MORE``) and a record frame for those whose line failed; the
+        record whole if a handler needs it (or its logger has filters); None if no handler
+        takes it."""
         key = (record.name, record.levelno)
         steps, mode, pool = self._taken.get(key) or self._take(key)
-        if mode == _FILTERED:  # the logger's own filters run in the listener, on the record
+        if mode == _WHOLE:  # filters, or a handler that needs the record: the listener's work
             stamp(record)
             frame = _protocol.frame(_protocol.KIND_RECORD, _protocol.record_body(record))
             return (record.levelno, NO_LINE, b"", frame)
@@ -238,7 +246,9 @@ class PlanLines:
         fields their direct formats name (computed once per logger and level)."""
         steps, filtered = self._chains.get(key[0]) or self._chain(key[0])
         taken = tuple(step for step in steps if key[1] >= step[1])
-        mode = _FILTERED if filtered else max((step[6] for step in taken), default=_DIRECT)
+        mode = max((step[6] for step in taken), default=_DIRECT)
+        if filtered or mode == _RECORD:
+            mode = _WHOLE
         direct = [self._direct[s[2]] or frozenset() for s in taken if s[6] == _DIRECT]
         if len(self._taken) >= 4096:  # logger names made up per call: start over
             self._taken.clear()
@@ -248,21 +258,12 @@ class PlanLines:
     def _lines(
         self, record: logging.LogRecord, fields: dict[str, Any] | None, taken: tuple[Step, ...]
     ) -> Shipment:
-        # The formatters add to the record's fields: a copy, if the record may travel too.
-        may_travel = any(step[2] == RECORD for step in taken)
-        wire = (
-            None
-            if fields is None
-            else _protocol.make_record(fields.copy() if may_travel else fields)
-        )
+        wire = None if fields is None else _protocol.make_record(fields)
         texts: dict[int, str | None] = {}
         first: tuple[int, bytes] | None = None  # the first line: its output, its bytes
         frames: list[bytes] = []  # the later lines' frames, tagged MORE
         others: list[int] = []
         for index, _, fmt, terminator, encoding, errors, how in taken:
-            if fmt == RECORD:
-                others.append(index)
-                continue
             if fmt not in texts:
                 self._format(texts, fmt, record if wire is None or how == _DIRECT else wire)
             text = texts[fmt]
@@ -277,10 +278,9 @@ class PlanLines:
                 first = (index, data)
             else:
                 frames.append(_protocol.dest_line_frame(record.levelno, index | MORE, data))
-        if others:
-            if fields is None or not may_travel:  # none yet, or formatted into
-                stamp(record)
-                fields = _protocol.wire_fields(record)
+        if others:  # lines that failed: the listener formats them and reports the error
+            stamp(record)
+            fields = _protocol.wire_fields(record)  # anew: the formatters wrote into those
             fields[DESTS_FIELD] = [0 if first is None else 1, *others]
             frames.append(_protocol.frame(_protocol.KIND_RECORD, marshal.dumps(fields)))
         output, line = first or (NO_LINE, b"")

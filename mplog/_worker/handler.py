@@ -120,6 +120,9 @@ class ShippingHandler(logging.Handler):
             self._follow_welcome(stream.welcome)
         if record.processName == "MainProcess" and self._process_name != "MainProcess":
             record = logging.makeLogRecord({**record.__dict__, "processName": self._process_name})
+        if self._dropped and time.monotonic() >= self._next_drop_report:
+            self._report_drops(stream, wait=False)
+        wait = record.levelno >= self._drop_below
         # The hot path, kept to a few calls: a finished line when the destination takes them.
         line = None
         formatter = self._line_formatter
@@ -130,17 +133,13 @@ class ShippingHandler(logging.Handler):
                 line = formatter.format(record)
             except Exception:  # e.g. a %(field)s the record lacks: let the listener report it
                 line = None
-        if line is None:
-            shipment = self._shipment(record)
-            if shipment is None:  # no handler of the listener takes it
-                return
-        if self._dropped and time.monotonic() >= self._next_drop_report:
-            self._report_drops(stream, wait=False)
-        wait = record.levelno >= self._drop_below
         if line is not None:
             sent = stream.send_line(record.levelno, line, wait=wait)
         else:
-            sent = stream.send_shipment(shipment, wait=wait)  # type: ignore[arg-type]  # set
+            shipment = self._shipment(record)
+            if shipment is None:  # no handler of the listener takes it
+                return
+            sent = stream.send_shipment(shipment, wait=wait)
         if not sent:
             self._dropped[record.levelname] += 1
 
